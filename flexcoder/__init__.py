@@ -1,0 +1,10 @@
+"""flexcoder: FLEX-CLIP and CODER on CLIP features. A library; it imports neither ray nor mlflow."""
+
+from flexcoder.config import ConfigError, TrialConfig
+from flexcoder.methods import TrialContext, list_methods, method_info, run_trial
+from flexcoder.reporting import MemoryLogger, MetricLogger, NullLogger
+
+__all__ = [
+    "ConfigError", "MemoryLogger", "MetricLogger", "NullLogger", "TrialConfig", "TrialContext", "list_methods",
+    "method_info", "run_trial",
+]  # fmt: skip

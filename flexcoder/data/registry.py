@@ -1,0 +1,117 @@
+"""Dataset registry: names that appear in YAML, with their classes, sizes and real on-disk layout.
+
+Sizes and class lists mirror the real datasets; the simulated world generates data of exactly these shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Task = Literal["retrieval", "classification"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset known by name.
+
+    Attributes:
+        name: the registry key.
+        classes: class names in canonical order (the order of the dataset's own class list).
+        tasks: what the dataset serves: cross-modal retrieval (image-text pairs) and/or classification.
+        n_train, n_test: item counts of the real dataset's standard split (pairs for retrieval datasets).
+        multilabel: items may carry several labels (NUS-WIDE); retrieval relevance is "shares a label".
+        layout: files and folders expected under `<data_root>/<name>/` for real data.
+        provenance: where the class list, sizes and split come from.
+        simulated: True when the dataset exists only in the simulated world (no real counterpart to load).
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    n_train: int
+    n_test: int
+    multilabel: bool = False
+    layout: tuple[str, ...] = ()
+    provenance: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+_VOC = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "dining table", "dog",
+    "horse", "motorbike", "person", "potted plant", "sheep", "sofa", "train", "tv monitor",
+)  # fmt: skip
+
+_DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in _DATASETS:
+        raise ValueError(f"dataset {spec.name!r} is already registered")
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(_DATASETS))}") from None
+
+
+def list_datasets(task: Task | None = None) -> list[str]:
+    return sorted(n for n, s in _DATASETS.items() if task is None or task in s.tasks)
+
+
+register_dataset(DatasetSpec(
+    name="wikipedia",
+    classes=("art & architecture", "biology", "geography & places", "history", "literature & theatre", "media",
+             "music", "royalty & nobility", "sport & recreation", "warfare"),
+    tasks=("retrieval", "classification"),
+    n_train=2173, n_test=693,
+    layout=("categories.list", "trainset_txt_img_cat.list", "testset_txt_img_cat.list", "texts/", "images/"),
+    provenance="Rasiwasia et al. 2010 (10 categories, 2,173 train / 693 test pairs), the SVCL release",
+))  # fmt: skip
+register_dataset(DatasetSpec(
+    name="pascal_sentence",
+    classes=_VOC,
+    tasks=("retrieval", "classification"),
+    n_train=800, n_test=200,
+    layout=("pascal_sentences.json", "images/"),
+    provenance="Rashtchian et al. 2010 (20 VOC classes x 50 images, 5 sentences each); 40 train / 10 test per class "
+               "(our choice: the common 800/100/100 split with val folded into test)",
+))  # fmt: skip
+register_dataset(DatasetSpec(
+    name="nuswide",
+    classes=("sky", "clouds", "person", "water", "animal", "grass", "buildings", "window", "plants", "lake"),
+    tasks=("retrieval",),
+    n_train=42941, n_test=23661, multilabel=True,
+    layout=("ImageList/Imagelist.txt", "Groundtruth/AllLabels/", "NUS_WID_Tags/All_Tags.txt", "images/"),
+    provenance="Chua et al. 2009; the 10 largest concepts as used in cross-modal retrieval work (DSCMR: "
+               "42,941 train / 23,661 test pairs), canonical order by concept frequency",
+))  # fmt: skip
+register_dataset(DatasetSpec(
+    name="nuswide10k",
+    classes=("animal", "clouds", "flowers", "food", "grass", "person", "sky", "toy", "water", "window"),
+    tasks=("retrieval", "classification"),
+    n_train=8000, n_test=2000,
+    layout=("nuswide10k_train.txt", "nuswide10k_test.txt", "images/"),
+    provenance="Feng et al. 2014 (10 concepts x 1,000 single-label pairs); 800 train / 200 test per class "
+               "(our choice: the 8,000/1,000/1,000 split with val folded into test)",
+))  # fmt: skip
+
+# CODER's classification datasets (arXiv 2404.17753, Sec. 4). Real data only; the loaders read ImageNet-style
+# folder trees or the common few-shot split JSON (CoOp format). Sizes are the standard test splits.
+_FEWSHOT_LAYOUT = ("split.json  (CoOp format: {train,val,test: [[path, label, classname], ...]})", "images/")
+for _name, _n_classes, _n_test in [
+    ("imagenet", 1000, 50000), ("caltech101", 100, 2465), ("dtd", 47, 1692), ("eurosat", 10, 8100),
+    ("food101", 101, 30300), ("oxford_pets", 37, 3669), ("cub200", 200, 5794), ("places365", 365, 36500),
+]:
+    register_dataset(DatasetSpec(
+        name=_name, classes=tuple(f"class_{i}" for i in range(_n_classes)), tasks=("classification",),
+        n_train=0, n_test=_n_test, layout=_FEWSHOT_LAYOUT,
+        provenance="CODER zero-shot datasets (exp_zero_shot.sh); class names come from the data root's split file",
+    ))  # fmt: skip

@@ -1,0 +1,88 @@
+"""The method registry: names used in YAML, MLflow tags and test ids, mapped to lazily imported entry points.
+
+A method is a plain function `run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]` that loads its data,
+trains if it trains, reports per-epoch metrics through `ctx.logger`, and returns its final metrics.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from flexcoder.config import TrialConfig
+from flexcoder.reporting import MetricLogger, NullLogger
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered method.
+
+    Attributes:
+        entry: "module:function" of the run function, imported on first use.
+        task: the data protocol it evaluates on.
+        metric: the metric a search optimises by default (a validation metric, never test).
+        metrics: the final metrics the method returns.
+        epochs: whether it reports per-epoch metrics (ASHA needs them).
+    """
+
+    entry: str
+    task: Literal["retrieval", "classification"]
+    metric: str
+    metrics: tuple[str, ...]
+    epochs: bool
+
+
+_METHODS: dict[str, MethodInfo] = {
+    "flexclip": MethodInfo(
+        entry="flexcoder.flexclip.method:run",
+        task="retrieval",
+        metric="val/map_avg",
+        metrics=("test/map_i2t", "test/map_t2i", "test/map_avg", "val/map_avg"),
+        epochs=True,
+    ),
+    "coder": MethodInfo(
+        entry="flexcoder.coder.method:run",
+        task="classification",
+        metric="val/top1",
+        metrics=("test/top1", "val/top1"),
+        epochs=False,
+    ),
+}
+
+
+@dataclass
+class TrialContext:
+    """What a trial gets besides its config: where to report, and (for CODER) who generates texts.
+
+    Attributes:
+        logger: receives per-epoch metrics.
+        textgen: a text generator shared across trials (the grid's Ray actor); None means the method builds the
+            backend its config names, in process.
+        extras: free-form hooks for tests.
+    """
+
+    logger: MetricLogger = field(default_factory=NullLogger)
+    textgen: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def list_methods() -> list[str]:
+    return sorted(_METHODS)
+
+
+def method_info(name: str) -> MethodInfo:
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(list_methods())}") from None
+
+
+def get_method(name: str) -> Callable[[TrialConfig, TrialContext], dict[str, float]]:
+    module, fn = method_info(name).entry.split(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def run_trial(cfg: TrialConfig, ctx: TrialContext | None = None) -> dict[str, float]:
+    """Run one trial: the single call a grid trial makes into flexcoder."""
+    return get_method(cfg.method)(cfg, ctx or TrialContext())
