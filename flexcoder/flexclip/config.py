@@ -1,9 +1,156 @@
-"""FLEX-CLIP configuration (arXiv 2411.17454). Every default the paper leaves open says "our choice" and why."""
+"""FLEX-CLIP configuration (arXiv 2411.17454). Every default the paper leaves open says "our choice" and why.
+
+The paper's body (sizes, weights, epochs) was not retrievable (shared/research/methods.md, section 2), so most
+defaults below are our choices, sized so that a trial on the embedded simulated data runs in seconds on a CPU.
+Grid YAML addresses every leaf as a dotted key, e.g. `flexclip.loss.contrastive`, `flexclip.projector.epochs`,
+`flexclip.generator.latent_dim`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Literal
+
+DEFAULT_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a picture of a {}.",
+    "an image of a {}.",
+    "a photo of the {}.",
+)
+"""Prompt templates averaged into the class attribute embedding a_c (shared/DESIGN.md: "a photo of a {class}"
+averaged over templates; our choice of the other three: the most common CLIP prompt variants)."""
+
+
+def _positive(obj: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        if not getattr(obj, name) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(obj, name)!r}")
+
+
+def _non_negative(obj: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        if not getattr(obj, name) >= 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(obj, name)!r}")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Stage 1, CoFeG: the composite multimodal VAE-GAN (paper Sec. III-D).
+
+    Attributes:
+        latent_dim: VAE latent size (shared/DESIGN.md: 64-128; our choice 64, the small end, for CPU speed).
+        hidden: hidden width of every encoder / decoder / critic MLP (our choice: 128; the f-CLSWGAN / CADA-VAE
+            convention is 1024-4096, but each WGAN-GP critic step double-backprops through the critic, which made
+            hidden 512 cost ~0.3 s per generator step on a 2-core CPU; 128 keeps stage 1 to a few seconds).
+        epochs: stage-1 epochs (our choice: 10; with the step cap below, 60 generator steps in all).
+        batch_size: real pairs per generator step (our choice: 64, for the same CPU-time reason).
+        max_steps_per_epoch: cap on generator steps per epoch (our choice: 6, so every dataset, NUS-WIDE's ~15k pairs
+            included, costs the same fixed budget per epoch; an "epoch" is then a fixed number of steps).
+        lr: Adam learning rate for encoders, decoders and critics (our choice: 1e-3. shared/DESIGN.md starts from
+            1e-4, the GAN convention for thousands of steps; with the 60-step CPU budget above 1e-4 leaves the
+            generator close to its initialisation (Wikipedia 5-shot val mAP 0.582 with 1e-4 vs 0.604 with 1e-3,
+            one seed), so we take the larger rate; set 1e-4 with more epochs where compute allows).
+        beta1, beta2: Adam betas (0.5, 0.999), the WGAN-GP convention (methods.md 2.2).
+        critic_steps: critic updates per generator update (WGAN-GP standard: 5).
+        gp_weight: gradient-penalty weight lambda_gp (WGAN-GP standard: 10).
+        reconstruction: weight of the per-modality VAE reconstruction term -E_q[log p(x|z,a)] (paper: 1).
+        kl: weight of KL(q(z|x,a) || N(0,I)) (our choice: 0.1: features are unit vectors, so the summed squared
+            reconstruction error is at most 4 while the summed KL over 64 dims is easily larger; with weight 1 the
+            posterior collapses and every generated sample becomes its class mean).
+        gan: weight of the generator's adversarial term -E[D(G(eps,a),a)] (paper: 1).
+        cross_reconstruction: weight of the cross-modal reconstruction (decode text from the image latent and vice
+            versa), CADA-VAE coupling (methods.md 2.2; weight 1 unless tuned).
+        alignment: weight of the latent distribution alignment between q(z|x_v,a) and q(z|x_t,a) (CADA-VAE coupling,
+            methods.md 2.2; weight 1).
+        pseudo_per_class: pseudo pairs generated per target class; None = the mean number of real source pairs per
+            source class (shared/DESIGN.md: "comparable to the real source samples per class"), capped by
+            pseudo_cap.
+        pseudo_cap: cap on the automatic pseudo_per_class (our choice: 200, for speed: NUS-WIDE has ~3,800 source
+            pairs per class and generating that many would only slow stage 2 down).
+        templates: prompt templates whose CLIP text features, averaged, form the class attribute a_c.
+    """
+
+    latent_dim: int = 64
+    hidden: int = 128
+    epochs: int = 10
+    batch_size: int = 64
+    max_steps_per_epoch: int = 6
+    lr: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    critic_steps: int = 5
+    gp_weight: float = 10.0
+    reconstruction: float = 1.0
+    kl: float = 0.1
+    gan: float = 1.0
+    cross_reconstruction: float = 1.0
+    alignment: float = 1.0
+    pseudo_per_class: int | None = None
+    pseudo_cap: int = 200
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES
+
+    def validate(self) -> None:
+        _positive(self, ("latent_dim", "hidden", "epochs", "batch_size", "max_steps_per_epoch", "lr", "critic_steps",
+                         "pseudo_cap"))  # fmt: skip
+        _non_negative(self, ("gp_weight", "reconstruction", "kl", "gan", "cross_reconstruction", "alignment"))
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"Adam betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
+        if self.pseudo_per_class is not None and self.pseudo_per_class <= 0:
+            raise ValueError(f"pseudo_per_class must be > 0 or null, got {self.pseudo_per_class}")
+        if not self.templates or any("{}" not in t for t in self.templates):
+            raise ValueError("templates must be a non-empty list of strings each containing '{}'")
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    """Stage 2: the gate residual projector into the common space (paper Sec. III-E1).
+
+    Attributes:
+        hidden: hidden width of the projector MLP P_m (our choice: 512, CLIP's width; 1024 was slower and no
+            better on the simulated data).
+        gate_bias: initial bias of the gate g = sigmoid(W[x; h] + b) (our choice: -2.0, g ~ 0.12 at start, so
+            training starts close to the raw CLIP features, the residual identity the gate exists to keep, and moves
+            away only as far as the losses ask).
+        epochs: stage-2 epochs (our choice: 10; val mAP is logged every epoch for ASHA, and each val evaluation
+            costs ~0.25 s on 1,000 pairs, so more epochs are mostly evaluation time).
+        batch_size: pairs per step (methods.md 2.3: 128; our choice 256: more in-batch negatives for InfoNCE).
+        max_steps_per_epoch: cap on steps per epoch (our choice: 10, so NUS-WIDE's ~15k pairs stay within the time
+            budget; an "epoch" is then a fixed budget of steps, at most 2,560 pairs).
+        lr: Adam learning rate (our choice: 1e-4, methods.md 2.3's default. shared/DESIGN.md suggests 1e-3, but on
+            the simulated data 1e-3 overfits the source classes within a few epochs: Wikipedia 5-shot val mAP peaks
+            at 0.60 after epoch 1 and falls to 0.41 by epoch 20, below raw CLIP's 0.56; 3e-4 was also worse on
+            Wikipedia and NUS-WIDE-10K. Chosen on val mAP, never on test).
+        weight_decay: Adam weight decay (our choice: 0, none mentioned by the paper).
+        temperature: InfoNCE temperature tau (shared/DESIGN.md: 0.07, CLIP's initial value).
+    """
+
+    hidden: int = 512
+    gate_bias: float = -2.0
+    epochs: int = 10
+    batch_size: int = 256
+    max_steps_per_epoch: int = 10
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    temperature: float = 0.07
+
+    def validate(self) -> None:
+        _positive(self, ("hidden", "epochs", "batch_size", "max_steps_per_epoch", "lr", "temperature"))
+        _non_negative(self, ("weight_decay",))
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Stage-2 loss weights: L = classification * L_cls + consistency * L_mc + contrastive * L_con (paper Sec.
+    III-E2 names the three terms; methods.md 2.3: weights 1 by default)."""
+
+    classification: float = 1.0
+    consistency: float = 1.0
+    contrastive: float = 1.0
+
+    def validate(self) -> None:
+        _non_negative(self, ("classification", "consistency", "contrastive"))
+        if not any(getattr(self, f.name) > 0 for f in fields(self)):
+            raise ValueError("at least one stage-2 loss weight must be > 0")
 
 
 @dataclass(frozen=True)
@@ -14,6 +161,26 @@ class FlexClipConfig:
         variant: "full" (stage 1 generation + stage 2 gate residual projection), "raw_clip" (no training: cosine
             retrieval on the CLIP features, the paper's CLIP baseline), "no_generation" / "no_gate" (the paper's
             ablations, Sec. IV).
+        generator: stage 1 (CoFeG) settings.
+        projector: stage 2 (gate residual projection) settings.
+        loss: stage 2 loss weights.
     """
 
     variant: Literal["full", "raw_clip", "no_generation", "no_gate"] = "full"
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def validate(self) -> None:
+        for part in (self.generator, self.projector, self.loss):
+            part.validate()
+
+    @property
+    def generates(self) -> bool:
+        """Whether the variant runs stage 1 (paper Sec. IV ablation "w/o generation" skips it)."""
+        return self.variant in ("full", "no_gate")
+
+    @property
+    def gated(self) -> bool:
+        """Whether the projector uses the gate residual fusion (ablation "w/o gate" uses z = P(x))."""
+        return self.variant != "no_gate"
