@@ -2,17 +2,77 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from flexcoder.textgen.config import TextgenConfig
+
+TEXT_TYPES = ("name", "att", "ana", "syno")
+
+
+def parse_text_set(text_set: str) -> tuple[str, ...]:
+    """"name+att+ana" -> ("name", "att", "ana") in canonical order; ValueError on unknown / duplicate / no name."""
+    parts = [p.strip() for p in text_set.split("+")]
+    unknown = [p for p in parts if p not in TEXT_TYPES]
+    if unknown:
+        raise ValueError(f"text_set: unknown text type {unknown[0]!r} in {text_set!r}; known: {', '.join(TEXT_TYPES)}")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"text_set: repeated text type in {text_set!r}")
+    if "name" not in parts:
+        raise ValueError(f"text_set: must include 'name' (the heuristic classifier's S_c block), got {text_set!r}")
+    return tuple(t for t in TEXT_TYPES if t in parts)
 
 
 @dataclass(frozen=True)
 class CoderConfig:
-    """CODER settings.
+    """CODER settings (dotted keys `coder.<field>`, `coder.textgen.<field>`).
 
     Attributes:
         variant: "clip_prompt" (the CLIP baseline: class-name prompt ensemble, zero-shot) or "coder" (the
-            cross-modal neighbour representation with the heuristic classifier).
+            cross-modal neighbour representation; heuristic classifier at shots=0, CODER-Adapter at shots>0).
+        text_set: text types in the CODER text bank, "+"-joined from name, att, ana, syno; must include name.
+            Default "name+att+ana+syno" = the paper's CODER set (exp_zero_shot.sh). The official few-shot script
+            uses "name+att+ana"; our choice: one key for both so the ablation axis applies to both.
+        max_texts_per_type: keep at most this many parsed items per (class, text type); 0 = keep all (the official
+            ATG keeps whatever the LLM returns).
+        rerank: the one-to-one (ovo) rerank stage ("CODER*", methods.md 1.5), zero-shot only.
+        rerank_k: candidates reranked; 5 = the official hard-coded K.
+        rerank_threshold: rerank only when softmax(top1) - softmax(top2) < this; 0.1 = the official fallback /
+            ImageNet value (utils.get_thres).
+        ana_filter_threshold: an analogous-class proposal whose "a photo of {x}" text has cosine > this with
+            "a photo of {another dataset class}" is dropped (official ATG: 0.9).
+        adapter_alpha, adapter_beta: CODER-Adapter init hyper-parameters (Tip-Adapter defaults alpha 1.66, beta 72.0;
+            official configs/imagenet.yaml). logits = 100 f(x) W^T + alpha exp(-beta (1 - A')) V, A' = per-query
+            min-max normalised cosine between L2-normalised CODER vectors of the query and the support images.
+        adapter_search: search alpha/beta on the validation split (official: 500 betas in [0.1, 200) x 50 alphas in
+            [0.1, 20), 3 re-centred rounds); the test accuracy reported is the one of the val-selected pair (our
+            choice: the official max over init-hp and searched-hp test accuracy peeks at test, methods.md 4.2).
+        textgen: the text generator backend (`flexcoder.textgen.TextgenConfig`).
     """
 
     variant: Literal["clip_prompt", "coder"] = "coder"
+    text_set: str = "name+att+ana+syno"
+    max_texts_per_type: int = 0
+    rerank: bool = False
+    rerank_k: int = 5
+    rerank_threshold: float = 0.1
+    ana_filter_threshold: float = 0.9
+    adapter_alpha: float = 1.66
+    adapter_beta: float = 72.0
+    adapter_search: bool = True
+    textgen: TextgenConfig = field(default_factory=TextgenConfig)
+
+    def validate(self) -> None:
+        parse_text_set(self.text_set)
+        if self.max_texts_per_type < 0:
+            raise ValueError("max_texts_per_type: must be >= 0 (0 = keep all)")
+        if self.rerank_k < 2:
+            raise ValueError("rerank_k: must be >= 2")
+        if not 0.0 <= self.rerank_threshold <= 1.0:
+            raise ValueError("rerank_threshold: must be in [0, 1] (a softmax probability gap)")
+        if self.adapter_beta < 0 or self.adapter_alpha < 0:
+            raise ValueError("adapter_alpha and adapter_beta must be >= 0")
+
+    @property
+    def text_types(self) -> tuple[str, ...]:
+        return parse_text_set(self.text_set)

@@ -1,9 +1,22 @@
-"""CODER as a registered method: classification by CLIP features against generated texts."""
+"""CODER as a registered method (arXiv 2404.17753): classification by CLIP features against generated texts.
+
+Variants (`coder.variant`):
+- "clip_prompt": the CLIP baseline, class prototypes from a prompt-template ensemble, zero-shot at any shots.
+- "coder": texts from the Auto Text Generator (`ctx.textgen` when the grid shares one, else the backend
+  `coder.textgen` names, built in process), CODER vectors (cosines to every text). shots = 0: the heuristic
+  classifier, plus the one-to-one rerank when `coder.rerank` ("CODER*"). shots > 0: the CODER-Adapter.
+Returns val/test top-1 and the text-generation counts (`textgen/*`, `rerank/*`).
+"""
 
 from __future__ import annotations
 
 import torch
 
+from flexcoder.coder.adapter import adapter_logits, minmax_affinity, search_hparams
+from flexcoder.coder.atg import TextStats, build_ovo_texts, build_text_bank
+from flexcoder.coder.representation import (
+    candidate_pairs, coder_features, heuristic_scores, ovo_mean_similarity, rerank,
+)  # fmt: skip
 from flexcoder.config import TrialConfig
 from flexcoder.data import classification_task
 from flexcoder.methods import TrialContext
@@ -23,12 +36,78 @@ def prompt_ensemble_weights(class_names, encode_text) -> torch.Tensor:
     return torch.stack(protos)
 
 
+def _generator(cfg: TrialConfig, ctx: TrialContext):
+    if ctx is not None and ctx.textgen is not None:
+        return ctx.textgen
+    from flexcoder.textgen import create_generator
+
+    return create_generator(cfg.coder.textgen)
+
+
+def _acc_from_pred(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    return (pred == labels.float().argmax(1)).float().mean().item()
+
+
 def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     task = classification_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root)
-    if cfg.coder.variant != "clip_prompt":
-        raise NotImplementedError(f"coder variant {cfg.coder.variant!r} is not built yet")
+    if cfg.coder.variant == "clip_prompt":
+        weights = prompt_ensemble_weights(task.class_names, task.encode_text)
+        return {
+            "val/top1": top_k_accuracy(task.val.image @ weights.T, task.val.labels),
+            "test/top1": top_k_accuracy(task.test.image @ weights.T, task.test.labels),
+        }
+    cc = cfg.coder
+    generator = _generator(cfg, ctx)
+    stats = TextStats()
+    bank, stats = build_text_bank(task.class_names, cc.text_types, generator, task.encode_text, cfg.dataset,
+                                  cc.max_texts_per_type, cc.ana_filter_threshold, stats)
+    text_feats = task.encode_text(list(bank.texts))
+    val_coder = coder_features(task.val.image, text_feats)
+    test_coder = coder_features(task.test.image, text_feats)
+    out: dict[str, float] = {}
+    if cfg.shots > 0 and len(task.support) > 0:
+        out.update(_few_shot(cfg, task, text_feats, val_coder, test_coder))
+    else:
+        val_scores, test_scores = heuristic_scores(val_coder, bank), heuristic_scores(test_coder, bank)
+        out["val/top1"] = top_k_accuracy(val_scores, task.val.labels)
+        out["test/top1"] = top_k_accuracy(test_scores, task.test.labels)
+        if cc.rerank:
+            pairs = candidate_pairs(val_scores, cc.rerank_k, cc.rerank_threshold)
+            pairs |= candidate_pairs(test_scores, cc.rerank_k, cc.rerank_threshold)
+            ovo, stats = build_ovo_texts(task.class_names, pairs, generator, cfg.dataset, cc.max_texts_per_type,
+                                         stats)
+            keys = [k for k, v in ovo.items() if v]
+            flat = [t for k in keys for t in ovo[k]]
+            feats = task.encode_text(flat) if flat else torch.empty(0, text_feats.shape[1])
+            ovo_feats, start = {}, 0
+            for k in keys:
+                ovo_feats[k] = feats[start : start + len(ovo[k])]
+                start += len(ovo[k])
+            for split, scores, data in (("val", val_scores, task.val), ("test", test_scores, task.test)):
+                m, has = ovo_mean_similarity(data.image, ovo_feats, len(task.class_names))
+                pred, mask = rerank(scores, m, has, cc.rerank_k, cc.rerank_threshold)
+                out[f"{split}/top1"] = _acc_from_pred(pred, data.labels)
+                out[f"rerank/{split}_reranked"] = mask.float().mean().item()
+                out[f"rerank/{split}_changed"] = (pred != scores.argmax(1)).float().mean().item()
+    out.update(stats.metrics())
+    return out
+
+
+def _few_shot(cfg: TrialConfig, task, text_feats, val_coder, test_coder) -> dict[str, float]:
+    """CODER-Adapter (see `flexcoder.coder.adapter`); alpha/beta selected on val when `coder.adapter_search`."""
+    cc = cfg.coder
+    keys = coder_features(task.support.image, text_feats)
+    values = task.support.labels.float()
     weights = prompt_ensemble_weights(task.class_names, task.encode_text)
+    val_clip = 100.0 * task.val.image.float() @ weights.T
+    test_clip = 100.0 * task.test.image.float() @ weights.T
+    val_aff, test_aff = minmax_affinity(val_coder, keys), minmax_affinity(test_coder, keys)
+    alpha, beta = cc.adapter_alpha, cc.adapter_beta
+    if cc.adapter_search:
+        alpha, beta, _ = search_hparams(val_clip, val_aff, values, task.val.labels, alpha, beta)
     return {
-        "val/top1": top_k_accuracy(task.val.image @ weights.T, task.val.labels),
-        "test/top1": top_k_accuracy(task.test.image @ weights.T, task.test.labels),
+        "val/top1": top_k_accuracy(adapter_logits(val_clip, val_aff, values, alpha, beta), task.val.labels),
+        "test/top1": top_k_accuracy(adapter_logits(test_clip, test_aff, values, alpha, beta), task.test.labels),
+        "adapter/alpha": alpha,
+        "adapter/beta": beta,
     }

@@ -1,0 +1,95 @@
+"""CODER on the embedded simulated CLIP world (backbone "simulated"): measured accuracies, seed-averaged.
+
+The zero-shot test split does not depend on the seed (only val and the shots do), so zero-shot test numbers are the
+same for both seeds; the average is taken anyway, as the protocol says.
+"""
+
+import statistics
+
+import pytest
+
+from flexcoder import TrialConfig, TrialContext, run_trial
+from flexcoder.textgen import TextgenConfig, create_generator
+
+DATASETS = ("wikipedia", "pascal_sentence", "nuswide10k")
+SEEDS = (0, 1)
+TEXT_SETS = ("name", "name+att", "name+att+ana", "name+att+ana+syno")
+
+
+def _run(dataset, seed, shots=0, ctx=None, **coder):
+    flat = {"method": "coder", "dataset": dataset, "seed": seed, "shots": shots}
+    flat.update({f"coder.{k}": v for k, v in coder.items()})
+    return run_trial(TrialConfig.from_flat(flat), ctx)
+
+
+@pytest.fixture(scope="module")
+def results():
+    gen = create_generator(TextgenConfig())  # shared, like the grid's actor client
+    ctx = TrialContext(textgen=gen)
+    out = {}
+    for ds in DATASETS:
+        for seed in SEEDS:
+            out[ds, seed, "clip_prompt"] = _run(ds, seed, variant="clip_prompt")
+            for ts in TEXT_SETS:
+                out[ds, seed, ts] = _run(ds, seed, ctx=ctx, text_set=ts)
+            out[ds, seed, "shots5"] = _run(ds, seed, shots=5, ctx=ctx)
+        out[ds, 0, "rerank"] = _run(ds, 0, ctx=ctx, rerank=True)
+    return out
+
+
+def _mean(results, key, metric="test/top1", seeds=SEEDS):
+    return statistics.mean(results[ds, s, key][metric] for ds in DATASETS for s in seeds)
+
+
+def test_coder_beats_the_clip_prompt_baseline(results):
+    assert _mean(results, "name+att+ana+syno") > _mean(results, "clip_prompt") + 0.05
+    for ds in DATASETS:
+        assert results[ds, 0, "name+att+ana+syno"]["test/top1"] > results[ds, 0, "clip_prompt"]["test/top1"]
+
+
+def test_attributes_raise_accuracy_over_the_name_alone(results):
+    assert _mean(results, "name+att") >= _mean(results, "name")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured on the simulated world: adding ana texts lowers mean test top-1 (name+att 0.883 -> name+att+ana "
+    "0.869; pascal_sentence 0.840 -> 0.820, nuswide10k 0.888 -> 0.866, wikipedia equal); reported, not hidden"))
+def test_analogous_texts_do_not_lower_accuracy(results):
+    assert _mean(results, "name+att+ana") >= _mean(results, "name+att")
+
+
+def test_the_full_coder_set_is_the_best_zero_shot_set(results):
+    full = _mean(results, "name+att+ana+syno")
+    assert all(full >= _mean(results, ts) for ts in TEXT_SETS)
+
+
+def test_rerank_does_not_lower_accuracy(results):
+    with_rr = statistics.mean(results[ds, 0, "rerank"]["test/top1"] for ds in DATASETS)
+    assert with_rr >= _mean(results, "name+att+ana+syno", seeds=(0,))
+    assert all(results[ds, 0, "rerank"]["rerank/test_changed"] <= results[ds, 0, "rerank"]["rerank/test_reranked"]
+               for ds in DATASETS)
+
+
+def test_few_shot_adapter_is_not_worse_than_zero_shot(results):
+    assert _mean(results, "shots5") >= _mean(results, "name+att+ana+syno")
+
+
+def test_counts_are_reported_with_mlflow_safe_keys(results):
+    import re
+
+    m = results["pascal_sentence", 0, "rerank"]
+    assert m["textgen/texts"] > 0 and m["textgen/parse_failures"] == 0 and m["textgen/ovo_requests"] > 0
+    assert all(re.fullmatch(r"[A-Za-z0-9_\-./: ]+", k) for k in m)
+
+
+def test_unknown_classes_and_garbage_answers_are_counted_not_fatal():
+    class Junk:
+        def identity(self):
+            return {"backend": "junk"}
+
+        def generate(self, requests):
+            return ["" if i % 2 else "!!! ???" for i, _ in enumerate(requests)]
+
+    m = _run("wikipedia", 0, ctx=TrialContext(textgen=Junk()), rerank=True)
+    assert m["textgen/empty_answers"] > 0 and m["textgen/parse_failures"] > 0
+    assert 0.0 <= m["test/top1"] <= 1.0
