@@ -54,6 +54,10 @@ class TrialConfig:
         """The inverse of `from_flat`: every leaf field under its dotted key."""
         return flatten(dataclasses.asdict(self))
 
+    def own_flat(self) -> dict[str, Any]:
+        """`to_flat` without the sections of other methods: what describes this trial."""
+        return {k: v for k, v in self.to_flat().items() if "." not in k or k.split(".")[0] == self.method}
+
     @property
     def simulated(self) -> bool:
         return self.backbone == "simulated"

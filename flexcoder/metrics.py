@@ -31,11 +31,15 @@ def mean_average_precision(
         cum_tp = rel_sorted.cumsum(1)
         g = s.shape[1]
         pos = torch.arange(g, device=s.device).expand_as(s_sorted)
-        # End of each tie group: the next position (inclusive) whose score differs from the one after it.
-        is_last = torch.ones_like(s_sorted, dtype=torch.bool)
-        is_last[:, :-1] = s_sorted[:, :-1] != s_sorted[:, 1:]
-        ends = torch.where(is_last, pos, torch.full_like(pos, g)).flip(1).cummin(1).values.flip(1)
-        precision_at_end = cum_tp.gather(1, ends) / (ends + 1).float()
+        ties = s_sorted[:, :-1] == s_sorted[:, 1:]
+        if ties.any():
+            # End of each tie group: the next position (inclusive) whose score differs from the one after it.
+            is_last = torch.ones_like(s_sorted, dtype=torch.bool)
+            is_last[:, :-1] = ~ties
+            ends = torch.where(is_last, pos, torch.full_like(pos, g)).flip(1).cummin(1).values.flip(1)
+            precision_at_end = cum_tp.gather(1, ends) / (ends + 1).float()
+        else:  # the common case for continuous scores: every item is its own group
+            precision_at_end = cum_tp / (pos + 1).float()
         n_rel = rel_sorted.sum(1)
         ap = (precision_at_end * rel_sorted).sum(1) / n_rel.clamp(min=1)
         valid = n_rel > 0

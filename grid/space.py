@@ -261,6 +261,8 @@ def _parse_study(raw: Any, path: str) -> Study:
         for m in methods:
             if not method_info(m).epochs:
                 raise SpaceError(f"{path}.scheduler.type: asha needs per-epoch metrics, which {m!r} does not report")
+        if search is None:
+            raise SpaceError(f"{path}.scheduler.type: asha stops trials of one cell early, so it needs a search")
     resources = _build(Resources, raw.get("resources", {}), f"{path}.resources")
     if resources.cpu <= 0 or resources.gpu < 0:
         raise SpaceError(f"{path}.resources: cpu must be > 0 and gpu >= 0")

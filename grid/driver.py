@@ -1,0 +1,294 @@
+"""Run a validated Space on Ray Tune, recording into MLflow.
+
+Cells of a study without a search run together in one grid_search Tuner (one trial per cell); a study with an
+Optuna search runs one Tuner per cell, each with a fresh OptunaSearch (they cannot share one param_space).
+Parents are created on the driver before trials start; with --resume, finished cells are skipped and unfinished
+Tuners are restored from their storage folder, so finished trials never run twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from flexcoder.data import check_data_available, get_dataset
+from grid.search import make_searcher
+from grid.space import Cell, Space, Study
+from flexcoder import TrialConfig
+from grid.textgen_actor import start_grid_textgen, stop_textgen_actor
+from grid.tracking import GridTracking
+from grid.trials import flat_trial_config, grid_trial
+
+NAMESPACE = "flexcoder"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    mlflow_uri: str
+    storage: str
+    address: str | None = None
+    max_concurrent: int | None = None
+    resume: bool = False
+    verbose: int = 0  # Tune's verbosity: 0 = our one-line-per-trial progress only
+
+
+class GridError(RuntimeError):
+    """The grid cannot start (missing data, unreachable services, impossible resources)."""
+
+
+def preflight(space: Space) -> None:
+    """Everything that can be checked without Ray: real data and backbones named by the cells exist."""
+    problems = []
+    for cell in space.cells():
+        c = cell.constants
+        if c["backbone"] == "simulated":
+            continue
+        try:
+            check_data_available(get_dataset(c["dataset"]), c["data_root"])
+        except FileNotFoundError as e:
+            problems.append(str(e))
+    if problems:
+        raise GridError("real data is missing:\n" + "\n".join(dict.fromkeys(problems)))
+
+
+def run_grid(space: Space, options: RunOptions) -> int:
+    """Run every cell; returns 0 when every trial finished, 1 otherwise."""
+    preflight(space)
+    tracking = GridTracking(options.mlflow_uri, space)
+    started_ray = _init_ray(options.address)
+    textgen: dict = {}
+    try:
+        _check_resources(space)
+        cells = space.cells()
+        parents = _open_parents(tracking, cells, options.resume)
+        todo = [c for c in cells if c.id in parents]
+        textgen = start_grid_textgen(_textgen_configs(todo), NAMESPACE)
+        print(f"[grid] {space.name}: {len(cells)} cells, {len(cells) - len(todo)} already finished; "
+              f"MLflow experiment {space.name!r} at {tracking.uri}", flush=True)  # fmt: skip
+        failed = 0
+        for index, study in enumerate(space.studies):
+            study_cells = [c for c in todo if c.study_index == index]
+            if not study_cells:
+                continue
+            if study.search is None:
+                failed += _run_grid_study(index, study, study_cells, parents, tracking, options, textgen)
+            else:
+                for cell in study_cells:
+                    failed += _run_search_cell(cell, parents[cell.id], tracking, options, textgen)
+        _print_summary(tracking, cells)
+        if failed:
+            print(f"[grid] {failed} trial(s) failed after retries; see the Tune errors above and the FAILED runs "
+                  "in MLflow. Rerun with --resume to retry only those.", file=sys.stderr)  # fmt: skip
+        return 1 if failed else 0
+    finally:
+        for name in textgen:
+            stop_textgen_actor(NAMESPACE, name)  # detached actors outlive the job otherwise
+        if started_ray:
+            ray.shutdown()
+
+
+def _init_ray(address: str | None) -> bool:
+    # Trials keep the driver's working directory, so relative paths in a space mean the same thing everywhere.
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    if ray.is_initialized():
+        return False
+    runtime_env = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+    if address:
+        ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env)
+    else:
+        ray.init(namespace=NAMESPACE, runtime_env=runtime_env, include_dashboard=False)
+    return True
+
+
+def _check_resources(space: Space) -> None:
+    total = ray.cluster_resources()
+    for i, study in enumerate(space.studies):
+        for kind, need in (("CPU", study.resources.cpu), ("GPU", study.resources.gpu)):
+            if need > total.get(kind, 0):
+                raise GridError(f"studies[{i}].resources: a trial needs {need} {kind} but the Ray cluster has "
+                                f"{total.get(kind, 0)}")  # fmt: skip
+
+
+def _open_parents(tracking: GridTracking, cells: list[Cell], resume: bool) -> dict[str, str]:
+    """{cell id: parent run id} for the cells still to run."""
+    parents = {}
+    for cell in cells:
+        existing = tracking.find_parent(cell) if resume else None
+        if existing is not None and existing.info.status == "FINISHED":
+            continue
+        if existing is not None:
+            tracking.reopen_parent(existing.info.run_id)
+            parents[cell.id] = existing.info.run_id
+        else:
+            parents[cell.id] = tracking.open_parent(cell)
+    return parents
+
+
+def _textgen_configs(cells: list[Cell]) -> list:
+    """The text-generator configs CODER cells will use (a searched textgen key is built in each trial instead)."""
+    return [TrialConfig.from_flat(c.constants).coder.textgen for c in cells
+            if c.method == "coder" and not any(k.startswith("coder.textgen.") for k in c.study.searched)]  # fmt: skip
+
+
+def _trainable(study: Study, tracking: GridTracking, textgen: dict):
+    fn = tune.with_parameters(grid_trial, tracking=tracking.spec, textgen=textgen)
+    return tune.with_resources(fn, {"cpu": study.resources.cpu, "gpu": study.resources.gpu})
+
+
+class TrialProgress(tune.Callback):
+    """One line per finished, stopped or failed trial (Tune's own tables come with --verbose)."""
+
+    def __init__(self, label: str, metric_of: Any):
+        self.label = label
+        self.metric_of = metric_of
+        self.done = 0
+
+    def _line(self, trial: Any, what: str) -> None:
+        self.done += 1
+        result = trial.last_result or {}
+        metric = self.metric_of(trial)
+        value = result.get(metric)
+        shown = f"{metric}={value:.4f}" if isinstance(value, float) else ""
+        cell = flat_trial_config(trial.config).get("grid.cell", "")
+        print(f"[grid] {self.label} trial {self.done}: {what:<8} {cell} {shown} "
+              f"({result.get('time_total_s', 0.0):.1f}s)", flush=True)  # fmt: skip
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        stopped = "mlflow_run_id" not in (trial.last_result or {})
+        self._line(trial, "stopped" if stopped else "done")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trial, "FAILED")
+
+
+def _run_config(name: str, study: Study, options: RunOptions, space_name: str) -> tune.RunConfig:
+    metric_of = lambda trial: flat_trial_config(trial.config).get("grid.metric", "")  # noqa: E731
+    return tune.RunConfig(
+        name=name,
+        storage_path=str(Path(options.storage).resolve() / space_name),
+        failure_config=tune.FailureConfig(max_failures=study.max_failures),
+        verbose=options.verbose,
+        callbacks=[TrialProgress(name, metric_of)],
+    )
+
+
+def _tuner(trainable, path: str, resume: bool, **kwargs) -> tune.Tuner:
+    if resume and tune.Tuner.can_restore(path):
+        print(f"[grid] restoring {path}", flush=True)
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+    return tune.Tuner(trainable, **kwargs)
+
+
+def _run_grid_study(index: int, study: Study, cells: list[Cell], parents: dict[str, str], tracking: GridTracking,
+                    options: RunOptions, textgen: dict) -> int:  # fmt: skip
+    name = f"study{index}-grid"
+    run_config = _run_config(name, study, options, tracking.space.name)
+    trials = [{**c.constants, **_grid_keys(c, parents[c.id])} for c in cells]
+    tuner = _tuner(
+        _trainable(study, tracking, textgen),
+        os.path.join(run_config.storage_path, name),
+        options.resume,
+        param_space={"trial": tune.grid_search(trials)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent,
+                                    trial_dirname_creator=trial_dirname),
+        run_config=run_config,
+    )
+    results = tuner.fit()
+    by_cell = {c.id: c for c in cells}
+    failed = 0
+    for result in results:
+        flat = flat_trial_config(result.config or {})
+        cell = by_cell.get(flat.get("grid.cell"))
+        if cell is None:
+            continue
+        ok = result.error is None and cell.metric in (result.metrics or {})
+        failed += not ok
+        tracking.close_parent(parents[cell.id], _final_metrics(result) if ok else None,
+                              (result.metrics or {}).get("mlflow_run_id"), errors=int(not ok), trials=1)  # fmt: skip
+    return failed
+
+
+def _run_search_cell(cell: Cell, parent_run_id: str, tracking: GridTracking, options: RunOptions,
+                     textgen: dict) -> int:  # fmt: skip
+    study = cell.study
+    run_config = _run_config(cell.slug, study, options, tracking.space.name)
+    scheduler = None
+    if study.scheduler.type == "asha":
+        scheduler = tune.schedulers.ASHAScheduler(
+            metric=cell.metric, mode=cell.mode, grace_period=study.scheduler.grace_period,
+            reduction_factor=study.scheduler.reduction_factor, max_t=study.scheduler.max_t,
+        )  # fmt: skip
+    constants = {**cell.constants, **_grid_keys(cell, parent_run_id)}
+    print(f"[grid] cell {cell.id}: Optuna, {study.search.trials} trials on {cell.metric} ({cell.mode})", flush=True)
+    tuner = _tuner(
+        _trainable(study, tracking, textgen),
+        os.path.join(run_config.storage_path, cell.slug),
+        options.resume,
+        tune_config=tune.TuneConfig(
+            search_alg=make_searcher(cell, constants),
+            scheduler=scheduler,
+            num_samples=study.search.trials,
+            max_concurrent_trials=options.max_concurrent or study.search.max_concurrent,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=run_config,
+    )
+    results = tuner.fit()
+    errors = results.num_errors
+    for result in results:
+        if result.error is None and "mlflow_run_id" not in (result.metrics or {}):
+            trial_id = (result.metrics or {}).get("trial_id")
+            if trial_id:
+                tracking.mark_stopped_early(parent_run_id, trial_id, study.scheduler.type)
+    best = None
+    try:
+        best = results.get_best_result(cell.metric, cell.mode, scope="last")
+    except RuntimeError:
+        pass  # no trial reported the metric
+    ok = best is not None and best.metrics is not None and cell.metric in best.metrics
+    tracking.close_parent(parent_run_id, _final_metrics(best) if ok else None,
+                          best.metrics.get("mlflow_run_id") if ok else None, errors=errors,
+                          trials=len(results))  # fmt: skip
+    return errors
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial folders: Tune's default spells out the whole config, which overflows path limits."""
+    return f"trial_{trial.trial_id}"
+
+
+def _grid_keys(cell: Cell, parent_run_id: str) -> dict[str, str]:
+    """What a trial needs besides its TrialConfig: its cell, its parent run, the metric to report to Tune."""
+    return {"grid.cell": cell.id, "grid.parent_run_id": parent_run_id, "grid.metric": cell.metric}
+
+
+def _final_metrics(result: Any) -> dict[str, float]:
+    """The numeric metrics of a trial's last report, minus Tune's bookkeeping."""
+    skip = {"training_iteration", "timestamp", "time_this_iter_s", "time_total_s", "time_since_restore",
+            "iterations_since_restore", "pid", "epoch", "done"}  # fmt: skip
+    return {k: v for k, v in (result.metrics or {}).items()
+            if "/" in k and k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+
+
+def _print_summary(tracking: GridTracking, cells: list[Cell]) -> None:
+    rows = []
+    for cell in cells:
+        run = tracking.find_parent(cell)
+        if run is None:
+            continue
+        m = run.data.metrics
+        test = {k: v for k, v in m.items() if k.startswith("test/")}
+        rows.append((cell.id, run.info.status, m.get(cell.metric), test))
+    width = max((len(r[0]) for r in rows), default=10)
+    print(f"\n[grid] results ({'simulated data' if tracking.space.simulated else 'real data'}):")
+    for cell_id, status, metric, test in rows:
+        shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted(test.items()))
+        best = f"{metric:.4f}" if metric is not None else "-"
+        print(f"  {cell_id:<{width}}  {status:<8}  best={best}  {shown}")
+    print(f"[grid] open the MLflow UI: mlflow ui --backend-store-uri {tracking.uri}\n", flush=True)

@@ -1,0 +1,198 @@
+"""MLflow tracking: one experiment per space, one parent run per cell, one child run per trial.
+
+The driver creates the experiment and the parent runs before any trial starts (no creation races on SQLite);
+trials open their child run with the tag `mlflow.parentRunId`, which is how the MLflow UI nests runs. A child run
+is keyed by the Tune trial id, so a retried or resumed trial reuses its run instead of adding a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from grid.space import Cell, Space, resolved
+
+MLFLOW_BATCH = 100  # MlflowClient.log_batch accepts at most 100 params and 1000 metrics per call
+
+
+def default_tracking_uri(cwd: str | Path | None = None) -> str:
+    """`sqlite:///<absolute path>/mlflow.db`: absolute because Tune may run trials in other directories, and not
+    ./mlruns because MLflow >= 3.13 refuses the file store (shared/research/ecosystem.md §2.1)."""
+    return f"sqlite:///{Path(cwd or os.getcwd()).resolve() / 'mlflow.db'}"
+
+
+def normalise_uri(uri: str) -> str:
+    """Make a relative sqlite URI absolute; leave others alone."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+    return uri
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """A tracking server that is down is an error now, before any trial starts."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as r:
+            r.read()
+    except (urllib.error.URLError, OSError) as e:
+        raise ConnectionError(f"MLflow tracking server {uri} is not reachable ({e}); start it or pass "
+                              "--mlflow-uri sqlite:///<path>/mlflow.db") from None  # fmt: skip
+
+
+def git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if sha.returncode != 0:
+        return "unknown"
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    """What a trial needs to reach MLflow (picklable: it travels to Ray workers)."""
+
+    uri: str
+    experiment_id: str
+
+
+class GridTracking:
+    """Driver side: the experiment and the parent runs."""
+
+    def __init__(self, uri: str, space: Space):
+        self.uri = normalise_uri(uri)
+        check_reachable(self.uri)
+        self.client = MlflowClient(self.uri)
+        self.space = space
+        exp = self.client.get_experiment_by_name(space.name)
+        if exp is None:
+            artifact_location = None
+            if self.uri.startswith("sqlite:///"):
+                # Next to the database, absolute: MLflow's default is relative to the working directory.
+                db = Path(self.uri[len("sqlite:///"):])
+                artifact_location = (db.parent / "mlartifacts" / space.name).as_uri()
+            self.experiment_id = self.client.create_experiment(space.name, artifact_location=artifact_location)
+        else:
+            self.experiment_id = exp.experiment_id
+        self.commit = git_commit()
+
+    @property
+    def spec(self) -> TrackingSpec:
+        return TrackingSpec(self.uri, self.experiment_id)
+
+    def find_parent(self, cell: Cell):
+        """The most recent parent run of this cell in the experiment, or None."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`grid.cell` = '{cell.id}' and tags.`grid.role` = 'cell'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def open_parent(self, cell: Cell) -> str:
+        c = cell.constants
+        tags = {
+            "method": c["method"], "dataset": c["dataset"], "backbone": c["backbone"], "shots": str(c["shots"]),
+            "seed": str(c["seed"]), "data": "simulated" if c["backbone"] == "simulated" else "real",
+            "git_commit": self.commit, "grid.cell": cell.id, "grid.role": "cell", "grid.space": self.space.name,
+            "grid.metric": cell.metric,
+            **{f"grid.{k}": str(v) for k, v in cell.grid_values.items()},
+        }  # fmt: skip
+        run = self.client.create_run(self.experiment_id, run_name=cell.id, tags=tags)
+        rid = run.info.run_id
+        params = [Param(k, _param_value(v)) for k, v in cell.constants.items()]
+        params += [Param(f"search.{k}", json.dumps(d.to_dict())) for k, d in cell.study.searched.items()]
+        _log_params(self.client, rid, params)
+        self.client.log_dict(rid, resolved(self.space), "space.json")
+        return rid
+
+    def reopen_parent(self, run_id: str) -> None:
+        self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+
+    def mark_stopped_early(self, parent_run_id: str, trial_id: str, by: str) -> None:
+        """A trial a scheduler stopped is not a failure: status KILLED, tag grid.stopped_by."""
+        for run in self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`grid.trial_id` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+        ):
+            self.client.set_tag(run.info.run_id, "grid.stopped_by", by)
+            self.client.set_terminated(run.info.run_id, "KILLED")
+
+    def close_parent(self, run_id: str, best: Mapping[str, float] | None, best_run_id: str | None, errors: int,
+                     trials: int) -> None:  # fmt: skip
+        metrics = [Metric(k, float(v), _now_ms(), 0) for k, v in (best or {}).items() if _is_number(v)]
+        metrics += [Metric("grid/trials", trials, _now_ms(), 0), Metric("grid/errors", errors, _now_ms(), 0)]
+        tags = [RunTag("best_run_id", best_run_id)] if best_run_id else []
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        status = "FINISHED" if best is not None else "FAILED"
+        self.client.set_terminated(run_id, status)
+
+
+class TrialRun:
+    """Trial side: the child run of one Tune trial. Reuses the run of an earlier attempt of the same trial."""
+
+    def __init__(self, spec: TrackingSpec, parent_run_id: str, trial_id: str, trial_name: str,
+                 flat_config: Mapping[str, Any], tags: Mapping[str, str]):  # fmt: skip
+        self.client = MlflowClient(spec.uri)
+        existing = self.client.search_runs(
+            [spec.experiment_id],
+            filter_string=f"tags.`grid.trial_id` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+            max_results=1,
+        )
+        if existing:
+            self.run_id = existing[0].info.run_id
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.client.set_tag(self.run_id, "grid.attempts", str(int(existing[0].data.tags.get("grid.attempts",
+                                                                                                  "1")) + 1))
+            return
+        all_tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, "grid.trial_id": trial_id, "grid.role": "trial",
+                    "grid.attempts": "1", **tags}  # fmt: skip
+        self.run_id = self.client.create_run(spec.experiment_id, run_name=trial_name, tags=all_tags).info.run_id
+        _log_params(self.client, self.run_id, [Param(k, _param_value(v)) for k, v in flat_config.items()])
+        self.client.log_dict(self.run_id, dict(flat_config), "trial_config.json")
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        ts = _now_ms()
+        batch = [Metric(k, float(v), ts, step) for k, v in metrics.items() if _is_number(v)]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(self.run_id, metrics=batch[i : i + 1000])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status)
+
+
+def _log_params(client: MlflowClient, run_id: str, params: list[Param]) -> None:
+    for i in range(0, len(params), MLFLOW_BATCH):
+        client.log_batch(run_id, params=params[i : i + MLFLOW_BATCH])
+
+
+def _param_value(v: Any) -> str:
+    return "null" if v is None else str(v)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

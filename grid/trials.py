@@ -1,0 +1,66 @@
+"""One trial = one call into flexcoder, with MLflow and Ray Tune listening.
+
+The config Tune hands a trial is flat: the cell's constants (dotted TrialConfig keys) plus the searched values,
+plus the grid keys (`grid.cell`, `grid.parent_run_id`, `grid.metric`). In a grid-search Tuner the cell's dict sits under "trial".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ray import tune
+
+from flexcoder import TrialConfig, TrialContext, run_trial
+from grid.textgen_actor import actor_name
+from grid.tracking import TrackingSpec, TrialRun
+
+GRID_KEYS = ("grid.cell", "grid.parent_run_id", "grid.metric")
+
+
+def flat_trial_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    flat = dict(config.get("trial", {}))
+    flat.update({k: v for k, v in config.items() if k != "trial"})
+    return flat
+
+
+class TuneMlflowLogger:
+    """flexcoder's MetricLogger: every call goes to the MLflow child run; calls that carry the cell's metric also go
+    to Tune, so schedulers (ASHA) see one result per evaluated epoch and nothing without the metric."""
+
+    def __init__(self, run: TrialRun, metric: str):
+        self.run = run
+        self.metric = metric
+        self.last_step = 0
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        self.run.log_metrics(metrics, step)
+        self.last_step = max(self.last_step, step)
+        if self.metric in metrics:
+            tune.report({**metrics, "epoch": step})
+
+
+def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, textgen: Mapping[str, Any] | None = None) -> None:
+    """The Tune trainable. `textgen` maps actor names to clients of the grid's shared text generators. Reports the
+    final metrics once more at the end, so every trial's last result carries them (and the search metric) even
+    when the method has no epochs."""
+    flat = flat_trial_config(config)
+    cell_id, parent_run_id, metric = (flat.pop(k) for k in GRID_KEYS)
+    cfg = TrialConfig.from_flat(flat)
+    context = tune.get_context()
+    tags = {"method": cfg.method, "dataset": cfg.dataset, "backbone": cfg.backbone, "shots": str(cfg.shots),
+            "seed": str(cfg.seed), "data": "simulated" if cfg.simulated else "real", "grid.cell": cell_id}  # fmt: skip
+    run = TrialRun(tracking, parent_run_id, context.get_trial_id(), context.get_trial_name(), cfg.own_flat(), tags)
+    logger = TuneMlflowLogger(run, metric)
+    try:
+        client = (textgen or {}).get(actor_name(cfg.coder.textgen)) if cfg.method == "coder" else None
+        if client is not None:
+            run.set_tags({"grid.textgen_actor": actor_name(cfg.coder.textgen),
+                          "grid.textgen_pid": str(client.info()["pid"])})  # fmt: skip
+        metrics = run_trial(cfg, TrialContext(logger=logger, textgen=client))
+    except BaseException:
+        run.finish("FAILED")
+        raise
+    # At the last epoch's step, so MLflow's "latest value" of a per-epoch metric is the final one.
+    run.log_metrics(metrics, step=logger.last_step)
+    run.finish("FINISHED")
+    tune.report({**metrics, "mlflow_run_id": run.run_id})

@@ -1,0 +1,121 @@
+"""A real local Ray run of search_spaces/smoke.yaml into a real SQLite MLflow store, checked through MlflowClient."""
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from grid.run import main
+from grid.space import load_space
+
+pytestmark = pytest.mark.integration
+
+SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(ray_local, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("smoke")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    code = main(["--space", str(SMOKE), "--mlflow-uri", uri, "--storage", str(tmp / "ray_results")])
+    return code, uri, tmp
+
+
+def _runs(uri):
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("smoke")
+    return client, exp, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_smoke_grid_exits_zero(smoke_run):
+    assert smoke_run[0] == 0
+
+
+def test_one_finished_parent_per_cell_with_the_best_metric(smoke_run):
+    _, uri, _ = smoke_run
+    space = load_space(SMOKE)
+    client, _, runs = _runs(uri)
+    parents = [r for r in runs if r.data.tags.get("grid.role") == "cell"]
+    assert sorted(r.data.tags["grid.cell"] for r in parents) == sorted(c.id for c in space.cells())
+    for p in parents:
+        assert p.info.status == "FINISHED"
+        assert p.data.tags["data"] == "simulated" and p.data.tags["git_commit"]
+        metric = p.data.tags["grid.metric"]
+        assert 0.0 <= p.data.metrics[metric] <= 1.0
+        assert p.data.tags["best_run_id"] in {r.info.run_id for r in runs}
+
+
+def test_children_nest_under_their_parent_with_params_tags_metrics_and_config(smoke_run):
+    _, uri, _ = smoke_run
+    space = load_space(SMOKE)
+    client, _, runs = _runs(uri)
+    parents = {r.info.run_id: r for r in runs if r.data.tags.get("grid.role") == "cell"}
+    children = [r for r in runs if r.data.tags.get("grid.role") == "trial"]
+    assert len(children) == space.num_trials()
+    for child in children:
+        parent = parents[child.data.tags["mlflow.parentRunId"]]
+        assert child.data.tags["grid.cell"] == parent.data.tags["grid.cell"]
+        if child.data.tags.get("grid.stopped_by"):  # ASHA stopped it early: not a failure, no final metrics
+            assert child.info.status == "KILLED" and child.data.tags["grid.stopped_by"] == "asha"
+            continue
+        assert child.info.status == "FINISHED"
+        for tag in ("method", "dataset", "backbone", "shots", "seed", "data"):
+            assert child.data.tags[tag]
+        assert child.data.params["dataset"] == "pascal_sentence"
+        other = "coder" if child.data.tags["method"] == "flexclip" else "flexclip"
+        assert not any(k.startswith(other + ".") for k in child.data.params)  # only its own method's section
+        names = [a.path for a in client.list_artifacts(child.info.run_id)]
+        assert "trial_config.json" in names
+        if child.data.tags["method"] == "flexclip":
+            assert {"test/map_i2t", "test/map_t2i", "test/map_avg"} <= set(child.data.metrics)
+        else:
+            assert "test/top1" in child.data.metrics
+
+
+def test_optuna_cell_searched_distinct_loss_weights(smoke_run):
+    _, uri, _ = smoke_run
+    _, _, runs = _runs(uri)
+    searched = [r for r in runs if r.data.tags.get("grid.role") == "trial" and "search" not in r.data.tags
+                and r.data.params.get("flexclip.loss.contrastive") not in (None, "1.0")]  # fmt: skip
+    assert len({r.data.params["flexclip.loss.contrastive"] for r in searched}) == 3
+
+
+def test_per_epoch_metrics_are_logged_for_trained_trials(smoke_run):
+    _, uri, _ = smoke_run
+    client, _, runs = _runs(uri)
+    full = [r for r in runs if r.data.tags.get("grid.role") == "trial" and r.data.tags["method"] == "flexclip"
+            and r.data.params["flexclip.variant"] == "full" and not r.data.tags.get("grid.stopped_by")]
+    assert full
+    history = client.get_metric_history(full[0].info.run_id, "val/map_avg")
+    assert len(history) >= 2 and len({h.step for h in history}) >= 2
+
+
+def test_resume_of_a_finished_grid_runs_nothing_and_adds_no_runs(smoke_run, capsys):
+    code, uri, tmp = smoke_run
+    before = len(_runs(uri)[2])
+    assert main(["--space", str(SMOKE), "--mlflow-uri", uri, "--storage", str(tmp / "ray_results"), "--resume"]) == 0  # fmt: skip
+    assert len(_runs(uri)[2]) == before
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray_local, tmp_path):
+    """Two CODER cells (datasets) use the template backend through the same named actor; it is gone afterwards."""
+    import ray
+
+    from flexcoder import TrialConfig
+    from grid.textgen_actor import actor_name
+
+    space = tmp_path / "s.yaml"
+    space.write_text("name: shared\nstudies:\n  - {method: coder, dataset: [wikipedia, pascal_sentence], "
+                     "params: {coder.text_set: name+att}}\n")  # fmt: skip
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp_path / "rr")]) == 0
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("shared")
+    trials = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("grid.role") == "trial"]
+    assert len(trials) == 2
+    pids = {r.data.tags.get("grid.textgen_pid") for r in trials}
+    assert len(pids) == 1 and None not in pids  # one actor process answered both trials
+    name = actor_name(TrialConfig.from_flat({"method": "coder", "dataset": "wikipedia"}).coder.textgen)
+    with pytest.raises(ValueError):
+        ray.get_actor(name, namespace="flexcoder")

@@ -1,0 +1,103 @@
+import pytest
+
+from grid.space import Distribution, SpaceError, load_space, parse_space, resolved
+
+
+def space(**study):
+    return {"name": "t", "studies": [{"method": "flexclip", "dataset": "wikipedia", **study}]}
+
+
+def test_cells_are_the_product_of_grid_axes_and_grid_listed_params():
+    s = parse_space(space(dataset=["wikipedia", "pascal_sentence"], shots=[0, 1, 5], seed=[0, 1],
+                          params={"flexclip.variant": ["raw_clip", "full"], "flexclip.loss.contrastive": 0.5}))
+    cells = s.cells()
+    assert len(cells) == 2 * 3 * 2 * 2 and s.num_trials() == 24
+    assert len({c.id for c in cells}) == len(cells)
+    assert all(c.constants["flexclip.loss.contrastive"] == 0.5 for c in cells)
+    assert "flexclip/wikipedia/simulated/shots=5/seed=1/flexclip.variant=full" in {c.id for c in cells}
+
+
+def test_distributions_make_an_optuna_cell_with_the_search_budget():
+    s = parse_space(space(shots=[1, 5], params={"flexclip.loss.contrastive": {"loguniform": [0.01, 10]},
+                                                "flexclip.loss.consistency": {"uniform": [0, 2]}},
+                          search={"trials": 7}))  # fmt: skip
+    assert len(s.cells()) == 2 and s.num_trials() == 14
+    study = s.studies[0]
+    assert study.searched["flexclip.loss.contrastive"] == Distribution("loguniform", (0.01, 10))
+    assert s.cells()[0].metric == "val/map_avg"
+
+
+def test_multi_method_study_gives_each_method_only_its_own_params():
+    s = parse_space({"name": "t", "studies": [{"method": ["flexclip", "coder"], "dataset": "pascal_sentence",
+                     "params": {"flexclip.variant": ["raw_clip", "full"], "coder.variant": "clip_prompt"}}]})
+    ids = sorted(c.id for c in s.cells())
+    assert len(ids) == 3  # two flexclip variants, one coder cell (not duplicated per flexclip variant)
+    coder = [c for c in s.cells() if c.method == "coder"][0]
+    assert "flexclip.variant" not in coder.constants and coder.constants["coder.variant"] == "clip_prompt"
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"studies": []}, "name: missing required key"),
+        ({"name": "t", "studies": []}, "studies: must be a non-empty list"),
+        ({"name": "t", "studies": [{"method": "flexclip", "dataset": "wikipedia"}], "extra": 1}, "extra: unknown key"),
+        (space(shots="five"), r"studies\[0\].shots: expected int"),
+        (space(shots=[]), r"studies\[0\].shots: empty grid list"),
+        (space(shots=[-1]), r"studies\[0\].shots: must be >= 0"),
+        (space(seed=[0, 0]), r"studies\[0\].seed: duplicate"),
+        (space(dataset="mnist"), r"studies\[0\].dataset: unknown dataset 'mnist'"),
+        ({"name": "t", "studies": [{"method": "clipper", "dataset": "wikipedia"}]}, r"unknown method 'clipper'"),
+        ({"name": "t", "studies": [{"method": "coder", "dataset": "nuswide"}]}, "has no classification split"),
+        (space(backbone="ViT-B-32"), "MODEL/PRETRAINED"),
+        (space(params={"flexclip.loss.kll": 1.0}), r"studies\[0\].params.flexclip.loss.kll: unknown parameter"),
+        (space(params={"coder.variant": "coder"}), r"params.coder.variant: unknown parameter"),
+        (space(params={"flexclip.variant": "half"}), r"flexclip.variant: 'half' is not one of"),
+        (space(params={"flexclip.loss.contrastive": "lots"}), r"flexclip.loss.contrastive: expected a number"),
+        (space(params={"flexclip.variant": []}), "empty grid list"),
+        (space(params={"flexclip.loss.contrastive": {"normal": [0, 1]}}), "a distribution is one of"),
+        (space(params={"flexclip.loss.contrastive": {"uniform": [2, 1]}}), "low must be < high"),
+        (space(params={"flexclip.loss.contrastive": {"loguniform": [0, 1]}}), "low must be > 0"),
+        (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}), r"studies\[0\].search: .* required"),
+        (space(search={"trials": 3}), "nothing to search"),
+        (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 0}), "trials: must be"),
+        (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 2, "metric": "top1"}),
+         "search.metric: 'top1' is not reported"),
+        (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 2, "sampler": "cma"}),
+         "search.sampler: 'cma' is not one of"),
+        (space(resources={"gpus": 1}), r"unknown key studies\[0\].resources.gpus"),
+        (space(resources={"cpu": 0}), "cpu must be > 0"),
+        ({"name": "t", "studies": [{"method": "coder", "dataset": "wikipedia", "scheduler": {"type": "asha"}}]},
+         "asha needs per-epoch metrics"),
+        (space(max_failures=-1), "max_failures"),
+    ],
+)
+def test_bad_spaces_fail_with_the_key_path(raw, message):
+    with pytest.raises(SpaceError, match=message):
+        parse_space(raw)
+
+
+def test_load_space_names_the_file_and_rejects_bad_yaml(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpaceError, match="bad.yaml: not valid YAML"):
+        load_space(bad)
+    with pytest.raises(SpaceError, match="no such file"):
+        load_space(tmp_path / "missing.yaml")
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("name: t\nstudies:\n  - {method: flexclip, dataset: wikipedia, shots: x}\n")
+    with pytest.raises(SpaceError, match=r"ok.yaml: studies\[0\].shots"):
+        load_space(ok)
+
+
+def test_cli_data_root_overrides_the_file(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("name: t\ndata_root: /nowhere\nstudies:\n  - {method: flexclip, dataset: wikipedia}\n")
+    s = load_space(f, data_root=str(tmp_path))
+    assert s.cells()[0].constants["data_root"] == str(tmp_path)
+
+
+def test_resolved_space_is_plain_data():
+    s = parse_space(space(params={"flexclip.loss.contrastive": {"loguniform": [0.01, 10]}}, search={"trials": 2}))
+    out = resolved(s)
+    assert out["studies"][0]["params"]["flexclip.loss.contrastive"] == {"loguniform": [0.01, 10]}

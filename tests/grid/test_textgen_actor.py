@@ -1,0 +1,70 @@
+"""The grid's shared text generator: one named detached actor, reached by picklable clients from any task."""
+
+import pickle
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from grid.textgen_actor import TextgenClient, start_textgen_actor, stop_textgen_actor  # noqa: E402
+from flexcoder.textgen import TextgenConfig, build_request  # noqa: E402
+
+NS = "flexcoder-test-textgen"
+
+
+@pytest.fixture(scope="module")
+def local_ray(ray_local):
+    """The session's local Ray cluster (tests/conftest.py); actors are looked up in namespace NS explicitly."""
+    yield
+    stop_textgen_actor(NS)
+
+
+@pytest.fixture
+def client(local_ray):
+    c = start_textgen_actor(TextgenConfig(), NS, num_cpus=0)
+    yield c
+    stop_textgen_actor(NS)
+
+
+def test_client_is_picklable_without_a_handle(client):
+    copy = pickle.loads(pickle.dumps(client))
+    assert isinstance(copy, TextgenClient) and copy._handle is None
+
+
+def test_two_tasks_hit_one_actor_instance(client):
+    @ray.remote(num_cpus=1)
+    def trial(c, cls):
+        out = c.generate([build_request("att", (cls,))])
+        return out[0], c.info()["pid"]
+
+    (a, pid_a), (b, pid_b) = ray.get([trial.remote(client, "dog"), trial.remote(client, "cat")])
+    assert "floppy ears" in a and "pointed triangular ears" in b
+    assert pid_a == pid_b == client.info()["pid"]
+    assert client.info()["calls"] == 2
+    again = start_textgen_actor(TextgenConfig(), NS, num_cpus=0)  # get_if_exists: same instance
+    assert again.info()["pid"] == pid_a
+
+
+def test_actor_survives_a_failing_trial(client):
+    @ray.remote(num_cpus=1, max_retries=0)
+    def failing_trial(c):
+        c.generate([build_request("syno", ("dog",))])
+        raise RuntimeError("trial crashed")
+
+    pid = client.info()["pid"]
+    with pytest.raises(ray.exceptions.RayTaskError):
+        ray.get(failing_trial.remote(client))
+    assert client.info()["pid"] == pid and client.info()["calls"] == 1
+
+
+def test_client_recreates_a_dead_actor(client):
+    client.info()
+    ray.kill(ray.get_actor("flexcoder-textgen", namespace=NS), no_restart=True)
+    out = client.generate([build_request("ana", ("dog",))])
+    assert "wolf" in out[0] and client.info()["calls"] == 1  # a fresh instance answered
+
+
+def test_stop_reports_whether_an_actor_was_there(local_ray):
+    start_textgen_actor(TextgenConfig(), NS, num_cpus=0)
+    assert stop_textgen_actor(NS) is True
+    assert stop_textgen_actor(NS) is False
