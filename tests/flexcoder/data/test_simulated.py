@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+
+from flexcoder.data import (classification_task, get_dataset, list_datasets, load_features, retrieval_task,
+                            sample_shots, source_target_split)  # fmt: skip
+from flexcoder.data.simulated import SimulatedClip, knowledge, tokens
+
+RETRIEVAL = ["nuswide10k", "pascal_sentence", "wikipedia"]  # nuswide is exercised by the integration tests
+
+
+def test_every_class_of_every_embedded_dataset_has_knowledge():
+    know = knowledge()
+    for name in list_datasets("retrieval"):
+        for cls in get_dataset(name).classes:
+            assert cls in know and know[cls]["attributes"], cls
+
+
+@pytest.mark.parametrize("name", RETRIEVAL)
+def test_simulated_sizes_mirror_the_real_dataset(name):
+    spec = get_dataset(name)
+    data = load_features(name, "simulated")
+    assert data.train.image.shape == (spec.n_train, 512) and data.test.text.shape == (spec.n_test, 512)
+    assert data.train.labels.shape == (spec.n_train, spec.num_classes)
+    assert torch.allclose(data.train.image.norm(dim=1), torch.ones(spec.n_train), atol=1e-5)
+    assert data.simulated
+
+
+def test_nuswide_is_multilabel_and_others_single_label():
+    assert get_dataset("nuswide").multilabel and not get_dataset("wikipedia").multilabel
+    assert (load_features("wikipedia", "simulated").train.labels.sum(1) == 1).all()
+
+
+def test_features_are_deterministic_across_worlds():
+    labels = np.eye(3, dtype=bool)[[0, 1, 2, 0]]
+    classes = ["cat", "dog", "bus"]
+    a = SimulatedClip().sample_pairs(classes, labels, np.random.default_rng(7))
+    b = SimulatedClip().sample_pairs(classes, labels, np.random.default_rng(7))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert torch.equal(SimulatedClip().encode_text(["a photo of a dog"]), SimulatedClip().encode_text(["a photo of a dog"]))
+
+
+def test_modality_gap_pairs_closer_than_strangers_but_modalities_apart():
+    data = load_features("pascal_sentence", "simulated").test
+    pair = (data.image * data.text).sum(1).mean()
+    stranger = (data.image * data.text.roll(1, 0)).sum(1).mean()
+    same_modality = (data.image * data.image.roll(1, 0)).sum(1).mean()
+    assert pair > stranger + 0.05
+    assert same_modality > pair  # the modality gap: images resemble images more than their own captions
+
+
+def test_attribute_texts_match_their_class_better_than_the_bare_name():
+    """The property CODER needs from the simulated text encoder."""
+    world = SimulatedClip()
+    task = classification_task("pascal_sentence", "simulated", 0, 0)
+    cls = task.class_names.index("dog")
+    images = task.test.image[task.test.labels[:, cls]]
+    name = world.encode_text(["a photo of a dog."])
+    attrs = world.encode_text([f"dog which has {a}" for a in knowledge()["dog"]["attributes"]])
+    assert (images @ attrs.T).mean() > (images @ name.T).mean()
+
+
+def test_tokens_drop_stopwords():
+    assert tokens("A photo of the Large dog, which has fur") == ["large", "dog", "fur"]
+
+
+def test_source_target_halves_split_the_class_order():
+    assert source_target_split(10) == ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))
+    assert source_target_split(5) == ((0, 1), (2, 3, 4))
+
+
+def test_sample_shots_takes_k_per_class_deterministically():
+    labels = torch.nn.functional.one_hot(torch.arange(60) % 3, 3).bool()
+    a = sample_shots(labels, [0, 2], 4, seed=1)
+    assert torch.equal(a, sample_shots(labels, [0, 2], 4, seed=1))
+    assert not torch.equal(a, sample_shots(labels, [0, 2], 4, seed=2))
+    assert labels[a].sum(0).tolist() == [4, 0, 4]
+    assert len(sample_shots(labels, [0], 0, seed=1)) == 0
+
+
+@pytest.mark.parametrize("shots", [0, 3])
+def test_retrieval_protocol_keeps_target_test_unseen_and_adds_k_shots(shots):
+    task = retrieval_task("wikipedia", "simulated", shots, seed=0)
+    target = list(task.target_classes)
+    source = list(task.source_classes)
+    train_target = task.train.labels[:, target].any(1)
+    assert train_target.sum() == shots * len(target)
+    assert task.train.labels[:, source].any(1).sum() > 0
+    assert task.test.labels[:, source].sum() == 0 and task.val.labels[:, source].sum() == 0
+    assert len(task.val) > 0
+
+
+def test_retrieval_shots_and_val_are_disjoint():
+    full = load_features("wikipedia", "simulated").train
+    task = retrieval_task("wikipedia", "simulated", 5, seed=0)
+    shots = task.train.image[task.train.labels[:, list(task.target_classes)].any(1)]
+    # Rows are unique random vectors, so equality identifies items.
+    overlap = (shots @ task.val.image.T > 0.99999).any()
+    assert not overlap and len(full) >= len(task.train) + len(task.val)
+
+
+def test_classification_protocol_support_has_k_per_class():
+    task = classification_task("nuswide10k", "simulated", 5, seed=0)
+    assert task.support.labels.sum(0).tolist() == [5] * 10
+    assert len(task.test) == get_dataset("nuswide10k").n_test
+
+
+def test_classification_refuses_multilabel_data():
+    with pytest.raises(ValueError, match="multi-label"):
+        classification_task("nuswide", "simulated", 0, 0)
+
+
+def test_real_backbone_without_data_names_the_expected_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="trainset_txt_img_cat.list"):
+        load_features("wikipedia", "ViT-B-32/openai", str(tmp_path))
