@@ -22,7 +22,7 @@ from grid.search import make_searcher
 from grid.space import Cell, Space, Study
 from flexcoder import TrialConfig
 from grid.textgen_actor import start_grid_textgen, stop_textgen_actor
-from grid.tracking import GridTracking
+from grid.tracking import GridTracking, check_reachable, normalise_uri
 from grid.trials import flat_trial_config, grid_trial
 
 NAMESPACE = "flexcoder"
@@ -60,11 +60,12 @@ def preflight(space: Space) -> None:
 def run_grid(space: Space, options: RunOptions) -> int:
     """Run every cell; returns 0 when every trial finished, 1 otherwise."""
     preflight(space)
-    tracking = GridTracking(options.mlflow_uri, space)
+    check_reachable(normalise_uri(options.mlflow_uri))
     started_ray = _init_ray(options.address)
     textgen: dict = {}
     try:
-        _check_resources(space)
+        _check_resources(space)  # before anything is written to MLflow
+        tracking = GridTracking(options.mlflow_uri, space)
         cells = space.cells()
         parents = _open_parents(tracking, cells, options.resume)
         todo = [c for c in cells if c.id in parents]

@@ -119,3 +119,19 @@ def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray
     name = actor_name(TrialConfig.from_flat({"method": "coder", "dataset": "wikipedia"}).coder.textgen)
     with pytest.raises(ValueError):
         ray.get_actor(name, namespace="flexcoder")
+
+
+def test_impossible_resources_fail_clearly_before_any_run_is_written(ray_local, tmp_path, capsys):
+    space = tmp_path / "s.yaml"
+    space.write_text("name: greedy\nstudies:\n  - {method: coder, dataset: wikipedia, resources: {cpu: 1, gpu: 4}}\n")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert main(["--space", str(space), "--mlflow-uri", uri]) == 2
+    assert "studies[0].resources: a trial needs 4.0 GPU but the Ray cluster has 0" in capsys.readouterr().err
+    assert MlflowClient(uri).get_experiment_by_name("greedy") is None
+
+
+def test_unreachable_tracking_server_is_an_error_before_trials(tmp_path, capsys):
+    space = tmp_path / "s.yaml"
+    space.write_text("name: t\nstudies:\n  - {method: coder, dataset: wikipedia}\n")
+    assert main(["--space", str(space), "--mlflow-uri", "http://127.0.0.1:9"]) == 2
+    assert "MLflow tracking server http://127.0.0.1:9 is not reachable" in capsys.readouterr().err
