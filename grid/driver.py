@@ -1,6 +1,7 @@
 """Run a validated Space on Ray Tune, recording into MLflow.
 
-Cells of a study without a search run together in one grid_search Tuner (one trial per cell); a study with an
+Trial processes are reused across trials (reuse_actors): imports, the simulated world and loaded features stay warm,
+which is most of a small trial's cost. Cells of a study without a search run together in one grid_search Tuner (one trial per cell); a study with an
 Optuna search runs one Tuner per cell, each with a fresh OptunaSearch (they cannot share one param_space).
 Parents are created on the driver before trials start; with --resume, finished cells are skipped and unfinished
 Tuners are restored from their storage folder, so finished trials never run twice.
@@ -196,7 +197,7 @@ def _run_grid_study(index: int, study: Study, cells: list[Cell], parents: dict[s
         os.path.join(run_config.storage_path, name),
         options.resume,
         param_space={"trial": tune.grid_search(trials)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent,
+        tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent, reuse_actors=True,
                                     trial_dirname_creator=trial_dirname),
         run_config=run_config,
     )
@@ -237,6 +238,7 @@ def _run_search_cell(cell: Cell, parent_run_id: str, tracking: GridTracking, opt
             num_samples=study.search.trials,
             max_concurrent_trials=options.max_concurrent or study.search.max_concurrent,
             trial_dirname_creator=trial_dirname,
+            reuse_actors=True,
         ),
         run_config=run_config,
     )

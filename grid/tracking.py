@@ -156,6 +156,12 @@ class TrialRun:
             filter_string=f"tags.`grid.trial_id` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
             max_results=1,
         )
+        self.finished_metrics: dict[str, float] | None = None
+        if existing and existing[0].info.status == "FINISHED":
+            # A trial that finished before the driver died: Tune's state snapshot may predate it, MLflow does not.
+            self.run_id = existing[0].info.run_id
+            self.finished_metrics = dict(existing[0].data.metrics)
+            return
         if existing:
             self.run_id = existing[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import ray
+import torch
 from ray import tune
 
 from flexcoder import TrialConfig, TrialContext, run_trial
@@ -43,6 +45,8 @@ def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, textgen: Mappi
     """The Tune trainable. `textgen` maps actor names to clients of the grid's shared text generators. Reports the
     final metrics once more at the end, so every trial's last result carries them (and the search metric) even
     when the method has no epochs."""
+    # As many torch threads as CPUs Ray gave this trial: concurrent trials each using every core oversubscribe it.
+    torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
     flat = flat_trial_config(config)
     cell_id, parent_run_id, metric = (flat.pop(k) for k in GRID_KEYS)
     cfg = TrialConfig.from_flat(flat)
@@ -50,6 +54,9 @@ def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, textgen: Mappi
     tags = {"method": cfg.method, "dataset": cfg.dataset, "backbone": cfg.backbone, "shots": str(cfg.shots),
             "seed": str(cfg.seed), "data": "simulated" if cfg.simulated else "real", "grid.cell": cell_id}  # fmt: skip
     run = TrialRun(tracking, parent_run_id, context.get_trial_id(), context.get_trial_name(), cfg.own_flat(), tags)
+    if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
+        tune.report({**run.finished_metrics, "mlflow_run_id": run.run_id})
+        return
     logger = TuneMlflowLogger(run, metric)
     try:
         client = (textgen or {}).get(actor_name(cfg.coder.textgen)) if cfg.method == "coder" else None

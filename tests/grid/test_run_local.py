@@ -135,3 +135,45 @@ def test_unreachable_tracking_server_is_an_error_before_trials(tmp_path, capsys)
     space.write_text("name: t\nstudies:\n  - {method: coder, dataset: wikipedia}\n")
     assert main(["--space", str(space), "--mlflow-uri", "http://127.0.0.1:9"]) == 2
     assert "MLflow tracking server http://127.0.0.1:9 is not reachable" in capsys.readouterr().err
+
+
+def test_driver_killed_mid_grid_resumes_without_rerunning_or_duplicating(tmp_path):
+    """A real driver process is SIGKILLed after its first trial finishes; --resume completes the grid. Nothing is
+    lost (every cell finished), nothing is duplicated (one parent per cell, one child per trial), and the finished
+    trial is not run again (its grid.attempts stays 1)."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    space = tmp_path / "k.yaml"
+    space.write_text("name: killme\nstudies:\n  - method: flexclip\n    dataset: pascal_sentence\n    shots: [0, 1, 3]\n"
+                     "    params: {flexclip.generator.epochs: 2, flexclip.projector.epochs: 4}\n")  # fmt: skip
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run_py = Path(__file__).resolve().parents[2] / "grid" / "run.py"
+    args = [sys.executable, str(run_py), "--space", str(space), "--mlflow-uri", uri, "--storage",
+            str(tmp_path / "rr"), "--max-concurrent", "1"]  # fmt: skip
+    log = open(tmp_path / "first.txt", "w")
+    first = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    deadline = time.time() + 240
+    while "trial 1: done" not in (tmp_path / "first.txt").read_text():
+        assert time.time() < deadline and first.poll() is None, (tmp_path / "first.txt").read_text()[-3000:]
+        time.sleep(0.5)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    second = subprocess.run(args + ["--resume"], capture_output=True, text=True, cwd=tmp_path, timeout=400)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("killme")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("grid.role") == "cell"]
+    children = [r for r in runs if r.data.tags.get("grid.role") == "trial"]
+    assert len(parents) == 3 and len(children) == 3
+    assert all(r.info.status == "FINISHED" for r in runs)
+    finished_before_kill = re.search(r"trial 1: done\s+(\S+)", (tmp_path / "first.txt").read_text()).group(1)
+    by_cell = {r.data.tags["grid.cell"]: r for r in children}
+    assert by_cell[finished_before_kill].data.tags["grid.attempts"] == "1"  # not run again
+    # A trial interrupted mid-run reuses its run (attempts 2); one that never started has a single attempt.
+    assert all(r.data.tags["grid.attempts"] in {"1", "2"} for r in children)
