@@ -120,8 +120,9 @@ def _check_resources(space: Space) -> None:
 def _open_parents(tracking: GridTracking, cells: list[Cell], resume: bool) -> dict[str, str]:
     """{cell id: parent run id} for the cells still to run."""
     parents = {}
+    previous = tracking.parents_by_cell() if resume else {}
     for cell in cells:
-        existing = tracking.find_parent(cell) if resume else None
+        existing = previous.get(cell.id)
         if existing is not None and existing.info.status == "FINISHED":
             continue
         if existing is not None:
@@ -281,8 +282,9 @@ def _final_metrics(result: Any) -> dict[str, float]:
 
 def _print_summary(tracking: GridTracking, cells: list[Cell]) -> None:
     rows = []
+    latest = tracking.parents_by_cell()
     for cell in cells:
-        run = tracking.find_parent(cell)
+        run = latest.get(cell.id)
         if run is None:
             continue
         m = run.data.metrics

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
@@ -96,23 +96,24 @@ class GridTracking:
     def spec(self) -> TrackingSpec:
         return TrackingSpec(self.uri, self.experiment_id)
 
-    def find_parent(self, cell: Cell):
-        """The most recent parent run of this cell in the experiment, or None."""
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`grid.cell` = '{cell.id}' and tags.`grid.role` = 'cell'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        return runs[0] if runs else None
+    def parents_by_cell(self) -> dict[str, Any]:
+        """{cell id: its most recent parent run} for the whole experiment, in one paginated query."""
+        latest: dict[str, Any] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], filter_string="tags.`grid.role` = 'cell'",
+                                           order_by=["attributes.start_time DESC"], max_results=1000,
+                                           page_token=token)  # fmt: skip
+            for run in page:
+                latest.setdefault(run.data.tags["grid.cell"], run)
+            token = page.token
+            if not token:
+                return latest
 
     def open_parent(self, cell: Cell) -> str:
-        c = cell.constants
         tags = {
-            "method": c["method"], "dataset": c["dataset"], "backbone": c["backbone"], "shots": str(c["shots"]),
-            "seed": str(c["seed"]), "data": "simulated" if c["backbone"] == "simulated" else "real",
-            "git_commit": self.commit, "grid.cell": cell.id, "grid.role": "cell", "grid.space": self.space.name,
-            "grid.metric": cell.metric,
+            **identity_tags(cell.constants), "git_commit": self.commit, "grid.cell": cell.id, "grid.role": "cell",
+            "grid.space": self.space.name, "grid.metric": cell.metric,
             **{f"grid.{k}": str(v) for k, v in cell.grid_values.items()},
         }  # fmt: skip
         run = self.client.create_run(self.experiment_id, run_name=cell.id, tags=tags)
@@ -124,14 +125,11 @@ class GridTracking:
         return rid
 
     def reopen_parent(self, run_id: str) -> None:
-        self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        self.client.update_run(run_id, status="RUNNING")
 
     def mark_stopped_early(self, parent_run_id: str, trial_id: str, by: str) -> None:
         """A trial a scheduler stopped is not a failure: status KILLED, tag grid.stopped_by."""
-        for run in self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`grid.trial_id` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
-        ):
+        for run in find_child_runs(self.client, self.experiment_id, parent_run_id, trial_id):
             self.client.set_tag(run.info.run_id, "grid.stopped_by", by)
             self.client.set_terminated(run.info.run_id, "KILLED")
 
@@ -151,11 +149,7 @@ class TrialRun:
     def __init__(self, spec: TrackingSpec, parent_run_id: str, trial_id: str, trial_name: str,
                  flat_config: Mapping[str, Any], tags: Mapping[str, str]):  # fmt: skip
         self.client = MlflowClient(spec.uri)
-        existing = self.client.search_runs(
-            [spec.experiment_id],
-            filter_string=f"tags.`grid.trial_id` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
-            max_results=1,
-        )
+        existing = find_child_runs(self.client, spec.experiment_id, parent_run_id, trial_id)
         self.finished_metrics: dict[str, float] | None = None
         if existing and existing[0].info.status == "FINISHED":
             # A trial that finished before the driver died: Tune's state snapshot may predate it, MLflow does not.
@@ -185,6 +179,21 @@ class TrialRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
+
+
+def identity_tags(flat: Mapping[str, Any]) -> dict[str, str]:
+    """The tags that say what a run is, from a flat trial config: shared by parent and child runs."""
+    tags = {k: str(flat[k]) for k in ("method", "dataset", "backbone", "shots", "seed")}
+    tags["data"] = "simulated" if flat["backbone"] == "simulated" else "real"
+    return tags
+
+
+def find_child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> list:
+    """The child run(s) of one Tune trial under one parent (at most one, since trials reuse their run)."""
+    return client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`grid.trial_id` = '{trial_id}' and tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+    )
 
 
 def _log_params(client: MlflowClient, run_id: str, params: list[Param]) -> None:

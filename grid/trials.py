@@ -14,7 +14,7 @@ from ray import tune
 
 from flexcoder import TrialConfig, TrialContext, run_trial
 from grid.textgen_actor import actor_name
-from grid.tracking import TrackingSpec, TrialRun
+from grid.tracking import TrackingSpec, TrialRun, identity_tags
 
 GRID_KEYS = ("grid.cell", "grid.parent_run_id", "grid.metric")
 
@@ -51,18 +51,18 @@ def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, textgen: Mappi
     cell_id, parent_run_id, metric = (flat.pop(k) for k in GRID_KEYS)
     cfg = TrialConfig.from_flat(flat)
     context = tune.get_context()
-    tags = {"method": cfg.method, "dataset": cfg.dataset, "backbone": cfg.backbone, "shots": str(cfg.shots),
-            "seed": str(cfg.seed), "data": "simulated" if cfg.simulated else "real", "grid.cell": cell_id}  # fmt: skip
-    run = TrialRun(tracking, parent_run_id, context.get_trial_id(), context.get_trial_name(), cfg.own_flat(), tags)
+    own = cfg.own_flat()
+    tags = {**identity_tags(own), "grid.cell": cell_id}
+    run = TrialRun(tracking, parent_run_id, context.get_trial_id(), context.get_trial_name(), own, tags)
     if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
         tune.report({**run.finished_metrics, "mlflow_run_id": run.run_id})
         return
     logger = TuneMlflowLogger(run, metric)
     try:
-        client = (textgen or {}).get(actor_name(cfg.coder.textgen)) if cfg.method == "coder" else None
+        name = actor_name(cfg.coder.textgen)
+        client = (textgen or {}).get(name) if cfg.method == "coder" else None
         if client is not None:
-            run.set_tags({"grid.textgen_actor": actor_name(cfg.coder.textgen),
-                          "grid.textgen_pid": str(client.info()["pid"])})  # fmt: skip
+            run.set_tags({"grid.textgen_actor": name, "grid.textgen_pid": str(client.info()["pid"])})
         metrics = run_trial(cfg, TrialContext(logger=logger, textgen=client))
     except BaseException:
         run.finish("FAILED")
