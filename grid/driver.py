@@ -250,14 +250,14 @@ def _run_search_cell(cell: Cell, parent_run_id: str, tracking: GridTracking, opt
             trial_id = (result.metrics or {}).get("trial_id")
             if trial_id:
                 tracking.mark_stopped_early(parent_run_id, trial_id, study.scheduler.type)
-    best = None
-    try:
-        best = results.get_best_result(cell.metric, cell.mode, scope="last")
-    except RuntimeError:
-        pass  # no trial reported the metric
-    ok = best is not None and best.metrics is not None and cell.metric in best.metrics
+    # The best among trials that ran to the end: an ASHA-stopped trial has a val metric but no test metrics.
+    completed = [r for r in results if r.error is None and "mlflow_run_id" in (r.metrics or {})
+                 and cell.metric in r.metrics]  # fmt: skip
+    pick = max if cell.mode == "max" else min
+    best = pick(completed, key=lambda r: r.metrics[cell.metric]) if completed else None
+    ok = best is not None
     tracking.close_parent(parent_run_id, _final_metrics(best) if ok else None,
-                          best.metrics.get("mlflow_run_id") if ok else None, errors=errors,
+                          best.metrics["mlflow_run_id"] if ok else None, errors=errors,
                           trials=len(results))  # fmt: skip
     return errors
 

@@ -43,6 +43,7 @@ def test_one_finished_parent_per_cell_with_the_best_metric(smoke_run):
         metric = p.data.tags["grid.metric"]
         assert 0.0 <= p.data.metrics[metric] <= 1.0
         assert p.data.tags["best_run_id"] in {r.info.run_id for r in runs}
+        assert any(k.startswith("test/") for k in p.data.metrics)  # the best is a trial that ran to the end
 
 
 def test_children_nest_under_their_parent_with_params_tags_metrics_and_config(smoke_run):
