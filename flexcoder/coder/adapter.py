@@ -8,12 +8,27 @@ Init alpha = 1.66, beta = 72.0 (Tip-Adapter defaults, official configs). Optiona
 [0.1, 200) x 50 alphas over [0.1, 20), 3 rounds re-centred to [0.5 best, 1.5 best] (official). Support features are
 used as given (the official augment_epoch = 1 pass of random crops is not available on precomputed features; our
 choice).
+
+The few-shot CLIP baseline is Tip-Adapter itself (Zhang et al., ECCV 2022, arXiv 2111.03930, official
+configs/imagenet.yaml): keys are the support images' CLIP features, the affinity is their raw cosine with the query,
+init alpha = 1.0, beta = 5.5, and the search is one round of 200 betas over [0.1, 7) x 20 alphas over [0.1, 3).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+
+TIP_ADAPTER_INIT = (1.0, 5.5)  # (alpha, beta): Tip-Adapter's official ImageNet init
+TIP_ADAPTER_SEARCH = {"beta_range": (0.1, 7.0), "alpha_range": (0.1, 3.0), "n_beta": 200, "n_alpha": 20, "rounds": 1}
+CODER_ADAPTER_SEARCH = {"beta_range": (0.1, 200.0), "alpha_range": (0.1, 20.0), "n_beta": 500, "n_alpha": 50,
+                        "rounds": 3}  # fmt: skip
+
+
+def cosine_affinity(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """[N, S] cosine between L2-normalised query and key vectors (Tip-Adapter's A = f F_train^T)."""
+    return F.normalize(query.float(), dim=-1) @ F.normalize(keys.float(), dim=-1).T
 
 
 def minmax_affinity(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -59,12 +74,16 @@ def _accuracies(clip_logits, affinity, values, y, alphas, betas) -> torch.Tensor
 
 
 def search_hparams(clip_logits, affinity, values, labels, alpha0: float, beta0: float,
-                   n_beta: int = 500, n_alpha: int = 50, rounds: int = 3) -> tuple[float, float, float]:
-    """(alpha, beta, val accuracy) maximising validation accuracy; starts from (and can return) the init pair."""
+                   n_beta: int = 500, n_alpha: int = 50, rounds: int = 3,
+                   beta_range: tuple[float, float] = (0.1, 200.0),
+                   alpha_range: tuple[float, float] = (0.1, 20.0)) -> tuple[float, float, float]:
+    """(alpha, beta, val accuracy) maximising validation accuracy; starts from (and can return) the init pair.
+
+    Defaults are CODER's official search (`CODER_ADAPTER_SEARCH`); `TIP_ADAPTER_SEARCH` is Tip-Adapter's."""
     y = labels.float().argmax(1) if labels.dim() == 2 else labels
     best = (alpha0, beta0, _accuracies(clip_logits, affinity, values, y, torch.tensor([alpha0]),
                                        torch.tensor([beta0])).item())
-    b_lo, b_hi, a_lo, a_hi = 0.1, 200.0, 0.1, 20.0
+    (b_lo, b_hi), (a_lo, a_hi) = beta_range, alpha_range
     for _ in range(rounds):
         betas = torch.linspace(b_lo, b_hi, n_beta + 1)[:-1]
         alphas = torch.linspace(a_lo, a_hi, n_alpha + 1)[:-1]

@@ -28,8 +28,10 @@ class CoderConfig:
     """CODER settings (dotted keys `coder.<field>`, `coder.textgen.<field>`).
 
     Attributes:
-        variant: "clip_prompt" (the CLIP baseline: class-name prompt ensemble, zero-shot) or "coder" (the
-            cross-modal neighbour representation; heuristic classifier at shots=0, CODER-Adapter at shots>0).
+        variant: "clip_prompt" (the CLIP baseline: class-name prompt ensemble, zero-shot at any shots),
+            "tip_adapter" (the few-shot CLIP baseline: Tip-Adapter's cache of support CLIP features on top of the
+            prompt ensemble, arXiv 2111.03930; the same as clip_prompt at shots=0) or "coder" (the cross-modal
+            neighbour representation; heuristic classifier at shots=0, CODER-Adapter at shots>0).
         text_set: text types in the CODER text bank, "+"-joined from name, att, ana, syno; must include name.
             Default "name+att+ana+syno" = the paper's CODER set (exp_zero_shot.sh). The official few-shot script
             uses "name+att+ana"; our choice: one key for both so the ablation axis applies to both.
@@ -50,7 +52,7 @@ class CoderConfig:
         textgen: the text generator backend (`flexcoder.textgen.TextgenConfig`).
     """
 
-    variant: Literal["clip_prompt", "coder"] = "coder"
+    variant: Literal["clip_prompt", "tip_adapter", "coder"] = "coder"
     text_set: str = "name+att+ana+syno"
     max_texts_per_type: int = 0
     rerank: bool = False

@@ -2,6 +2,8 @@
 
 Variants (`coder.variant`):
 - "clip_prompt": the CLIP baseline, class prototypes from a prompt-template ensemble, zero-shot at any shots.
+- "tip_adapter": the few-shot CLIP baseline (Tip-Adapter, arXiv 2111.03930): the prompt ensemble plus a cache of
+  the support images' CLIP features; equal to clip_prompt at shots = 0.
 - "coder": texts from the Auto Text Generator (`ctx.textgen` when the grid shares one, else the backend
   `coder.textgen` names, built in process), CODER vectors (cosines to every text). shots = 0: the heuristic
   classifier, plus the one-to-one rerank when `coder.rerank` ("CODER*"). shots > 0: the CODER-Adapter.
@@ -12,7 +14,10 @@ from __future__ import annotations
 
 import torch
 
-from flexcoder.coder.adapter import adapter_logits, minmax_affinity, search_hparams
+from flexcoder.coder.adapter import (
+    CODER_ADAPTER_SEARCH, TIP_ADAPTER_INIT, TIP_ADAPTER_SEARCH, adapter_logits, cosine_affinity, minmax_affinity,
+    search_hparams,
+)  # fmt: skip
 from flexcoder.coder.atg import TextStats, build_ovo_texts, build_text_bank
 from flexcoder.coder.representation import (
     candidate_pairs, coder_features, heuristic_scores, ovo_mean_similarity, rerank,
@@ -50,7 +55,9 @@ def _acc_from_pred(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     task = classification_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root)
-    if cfg.coder.variant == "clip_prompt":
+    if cfg.coder.variant == "tip_adapter" and len(task.support) > 0:
+        return _tip_adapter(cfg, task)
+    if cfg.coder.variant in ("clip_prompt", "tip_adapter"):
         weights = prompt_ensemble_weights(task.class_names, task.encode_text)
         return {
             "val/top1": top_k_accuracy(task.val.image @ weights.T, task.val.labels),
@@ -97,14 +104,28 @@ def _few_shot(cfg: TrialConfig, task, text_feats, val_coder, test_coder) -> dict
     """CODER-Adapter (see `flexcoder.coder.adapter`); alpha/beta selected on val when `coder.adapter_search`."""
     cc = cfg.coder
     keys = coder_features(task.support.image, text_feats)
-    values = task.support.labels.float()
+    affinity = minmax_affinity(val_coder, keys), minmax_affinity(test_coder, keys)
+    return _cache_adapted(cfg, task, affinity, (cc.adapter_alpha, cc.adapter_beta), CODER_ADAPTER_SEARCH)
+
+
+def _tip_adapter(cfg: TrialConfig, task) -> dict[str, float]:
+    """Tip-Adapter (training-free): the cache keys are the support images' CLIP features, affinities raw cosines."""
+    keys = task.support.image
+    affinity = cosine_affinity(task.val.image, keys), cosine_affinity(task.test.image, keys)
+    return _cache_adapted(cfg, task, affinity, TIP_ADAPTER_INIT, TIP_ADAPTER_SEARCH)
+
+
+def _cache_adapted(cfg: TrialConfig, task, affinity, init, search) -> dict[str, float]:
+    """The cache model on top of the prompt-ensemble logits, for val and test: logits = 100 f W^T + alpha
+    exp(-beta (1 - A)) V; (alpha, beta) = `init`, or searched on val over `search` when coder.adapter_search."""
     weights = prompt_ensemble_weights(task.class_names, task.encode_text)
     val_clip = 100.0 * task.val.image.float() @ weights.T
     test_clip = 100.0 * task.test.image.float() @ weights.T
-    val_aff, test_aff = minmax_affinity(val_coder, keys), minmax_affinity(test_coder, keys)
-    alpha, beta = cc.adapter_alpha, cc.adapter_beta
-    if cc.adapter_search:
-        alpha, beta, _ = search_hparams(val_clip, val_aff, values, task.val.labels, alpha, beta)
+    val_aff, test_aff = affinity
+    values = task.support.labels.float()
+    alpha, beta = init
+    if cfg.coder.adapter_search:
+        alpha, beta, _ = search_hparams(val_clip, val_aff, values, task.val.labels, alpha, beta, **search)
     return {
         "val/top1": top_k_accuracy(adapter_logits(val_clip, val_aff, values, alpha, beta), task.val.labels),
         "test/top1": top_k_accuracy(adapter_logits(test_clip, test_aff, values, alpha, beta), task.test.labels),

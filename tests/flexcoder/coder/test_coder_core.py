@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from flexcoder.coder.adapter import adapter_logits, minmax_affinity
+from flexcoder.coder.adapter import adapter_logits, cosine_affinity, minmax_affinity
 from flexcoder.coder.config import CoderConfig, parse_text_set
 from flexcoder.coder.representation import (
     TextBank, candidate_pairs, coder_features, heuristic_scores, ovo_mean_similarity, rerank,
@@ -112,3 +112,20 @@ def test_config_dotted_keys_and_validation():
             TrialConfig.from_flat({"method": "coder", "dataset": "wikipedia", "coder.text_set": bad})
     with pytest.raises(ValueError):
         parse_text_set("")
+
+
+def test_tip_adapter_affinity_is_the_raw_cosine_of_clip_features():
+    q, k = torch.tensor([[3.0, 4.0]]), torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    assert torch.allclose(cosine_affinity(q, k), torch.tensor([[0.6, 0.8]]))
+
+
+def test_tip_adapter_at_zero_shots_is_the_prompt_ensemble_and_uses_shots_otherwise():
+    from flexcoder import run_trial
+
+    def run(variant, shots):
+        flat = {"method": "coder", "dataset": "wikipedia", "shots": shots, "coder.variant": variant}
+        return run_trial(TrialConfig.from_flat(flat))
+
+    assert run("tip_adapter", 0) == run("clip_prompt", 0)
+    few = run("tip_adapter", 3)
+    assert {"adapter/alpha", "adapter/beta"} <= set(few) and few["test/top1"] != run("clip_prompt", 3)["test/top1"]
