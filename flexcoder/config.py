@@ -11,7 +11,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from flexcoder.coder.config import CoderConfig
 from flexcoder.flexclip.config import FlexClipConfig
@@ -28,11 +28,17 @@ class TrialConfig:
     Attributes:
         method: registered method name (`flexcoder.list_methods()`).
         dataset: registered dataset name (`flexcoder.data.list_datasets()`).
-        backbone: "simulated" (the embedded simulated CLIP world) or an open_clip "MODEL/PRETRAINED" pair.
+        backbone: "simulated" (the embedded simulated CLIP world), an open_clip "MODEL/PRETRAINED" pair (a tag or a
+            weights file), "hf-hub:ORG/REPO" or "local-dir:/path" (`flexcoder.backbones.parse_backbone`).
         shots: real labelled target-class samples per class (0 = zero-shot).
         seed: seeds the shot sampling, model init and training order.
         data_root: root folder of real datasets (unused by the simulated backbone).
         device: "auto" (cuda when present), "cpu" or "cuda[:N]".
+        precision: the CLIP encoders' precision for real backbones: "fp32", or "fp16"/"bf16" under autocast. Part of
+            the feature cache key. Default fp32 (our choice: features are extracted once per grid, so full precision
+            costs little, and the key stays the same on CPU and GPU machines).
+        feature_cache: folder of the extracted-feature cache; None means $FLEXCODER_CACHE, else
+            `<data_root>/.flexcoder_cache` (`flexcoder.features.cache_dir_for`).
     """
 
     method: str
@@ -42,6 +48,8 @@ class TrialConfig:
     seed: int = 0
     data_root: str | None = None
     device: str = "auto"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    feature_cache: str | None = None
     flexclip: FlexClipConfig = field(default_factory=FlexClipConfig)
     coder: CoderConfig = field(default_factory=CoderConfig)
 

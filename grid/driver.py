@@ -18,7 +18,9 @@ from typing import Any
 import ray
 from ray import tune
 
+from flexcoder.backbones import BackboneError, check_backbone_available
 from flexcoder.data import check_data_available, get_dataset
+from flexcoder.features import FeatureReport, cache_dir_for, ensure_features
 from grid.search import make_searcher
 from grid.space import Cell, Space, Study
 from flexcoder import TrialConfig
@@ -44,18 +46,86 @@ class GridError(RuntimeError):
 
 
 def preflight(space: Space) -> None:
-    """Everything that can be checked without Ray: real data and backbones named by the cells exist."""
-    problems = []
-    for cell in space.cells():
-        c = cell.constants
-        if c["backbone"] == "simulated":
-            continue
+    """Everything that can be checked without Ray: real data and backbones named by the cells exist (weight files
+    and local-dir folders present, models and tags known to open_clip, tags cached when HF_HUB_OFFLINE=1)."""
+    problems, weights = [], []
+    real = dict.fromkeys((c.constants["dataset"], c.constants["data_root"]) for c in space.cells()
+                         if c.constants["backbone"] != "simulated")  # fmt: skip
+    for dataset, data_root in real:  # each dataset's list files are read once, however many cells use it
         try:
-            check_data_available(get_dataset(c["dataset"]), c["data_root"])
-        except FileNotFoundError as e:
+            check_data_available(get_dataset(dataset), data_root)
+        except (FileNotFoundError, ValueError) as e:
             problems.append(str(e))
+    for backbone in dict.fromkeys(c.constants["backbone"] for c in space.cells()):
+        if backbone != "simulated":
+            try:
+                check_backbone_available(backbone)
+            except BackboneError as e:
+                weights.append(str(e))
+    message = []
     if problems:
-        raise GridError("real data is missing:\n" + "\n".join(dict.fromkeys(problems)))
+        message.append("real data is missing or malformed:\n" + "\n".join(dict.fromkeys(problems)))
+    if weights:
+        message.append("CLIP weights are missing or unusable:\n" + "\n".join(weights))
+    if message:
+        raise GridError("\n".join(message))
+
+
+def _extract_features_task(dataset: str, backbone: str, data_root: str, precision: str, cache_dir: str,
+                           device: str, threads: int) -> FeatureReport:  # fmt: skip
+    import torch
+
+    torch.set_num_threads(threads)
+    return ensure_features(dataset, backbone, data_root, precision=precision, cache_dir=cache_dir, device=device)
+
+
+def prepare_features(space: Space) -> list[FeatureReport]:
+    """Fill the feature cache before any trial starts: one Ray task per distinct (dataset, backbone, data root,
+    precision, cache folder, device) among the cells with a real backbone, so N trials never extract N times;
+    trials then only read the cache. Prints one line per pair; a failure is a GridError naming the pair.
+
+    Resources (our choice): 1 GPU (+1 CPU; the DataLoader decodes on up to 8 more processes) when the cluster has
+    GPUs and the cells do not ask for device "cpu"; otherwise the CPUs of the largest node shared evenly among the
+    pairs, as torch threads. Nothing else runs meanwhile, so the requests only pace the tasks.
+    """
+    jobs: dict[tuple, None] = {}  # ordered set of (dataset, backbone, data root, precision, cache folder, device)
+    for cell in space.cells():
+        if cell.constants["backbone"] == "simulated":
+            continue
+        cfg = TrialConfig.from_flat(cell.constants)
+        root = str(Path(cfg.data_root).expanduser().resolve())
+        cache = str(cache_dir_for(root, cfg.feature_cache))
+        jobs[(cfg.dataset, cfg.backbone, root, cfg.precision, cache, cfg.device)] = None
+    if not jobs:
+        return []
+    gpus = ray.cluster_resources().get("GPU", 0)
+    node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+    print(f"[grid] features: {len(jobs)} (dataset, backbone) pair(s) to check or extract before the trials",
+          flush=True)  # fmt: skip
+    pending = {}
+    extract = ray.remote(_extract_features_task)
+    for key in jobs:
+        dataset, backbone, root, precision, cache, device = key
+        on_gpu = gpus >= 1 and device != "cpu"
+        cpus = 1 if on_gpu else max(1, int(node_cpus) // len(jobs))
+        task = extract.options(num_cpus=cpus, num_gpus=1 if on_gpu else 0)
+        pending[task.remote(dataset, backbone, root, precision, cache, device, cpus)] = key
+    reports, failures = [], []
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        key = pending.pop(done[0])
+        try:
+            report = ray.get(done[0])
+        except Exception as e:  # RayTaskError wraps the task's own exception as .cause
+            cause = getattr(e, "cause", None) or e
+            failures.append(f"features of {key[0]} x {key[1]} (data root {key[2]}): {type(cause).__name__}: "
+                            f"{cause}")  # fmt: skip
+            continue
+        reports.append(report)
+        print(f"[grid] features {report.line()}", flush=True)
+    if failures:
+        raise GridError("feature extraction failed:\n" + "\n".join(failures))
+    return reports
 
 
 def run_grid(space: Space, options: RunOptions) -> int:
@@ -66,6 +136,7 @@ def run_grid(space: Space, options: RunOptions) -> int:
     textgen: dict = {}
     try:
         _check_resources(space)  # before anything is written to MLflow
+        prepare_features(space)  # likewise: unreadable data or weights stop the grid before any run exists
         tracking = GridTracking(options.mlflow_uri, space)
         cells = space.cells()
         parents = _open_parents(tracking, cells, options.resume)

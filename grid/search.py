@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from grid.space import Cell, Distribution, Search
+from grid.space import Cell, Distribution, Search, applies_to
 
 
 def suggest(trial: optuna.Trial, params: Mapping[str, Distribution], constants: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def make_sampler(search: Search) -> optuna.samplers.BaseSampler:
 
 
 def make_searcher(cell: Cell, constants: Mapping[str, Any]) -> OptunaSearch:
-    params = {k: d for k, d in cell.study.searched.items() if k == "device" or k.startswith(cell.method + ".")}
+    params = {k: d for k, d in cell.study.searched.items() if applies_to(k, cell.method)}
     return OptunaSearch(
         space=functools.partial(suggest, params=params, constants=dict(constants)),
         metric=cell.metric,

@@ -211,10 +211,15 @@ def _parse_study(raw: Any, path: str) -> Study:
                     f"{path}.dataset: {d!r} has no {task} split, which method {m!r} needs; "
                     f"{task} datasets: {', '.join(list_datasets(task))}"
                 )
+    from flexcoder.backbones import BackboneError, parse_backbone  # light: open_clip is imported only to load
+
     backbones = _axis(raw, "backbone", str, path, default="simulated")
     for b in backbones:
-        if b != "simulated" and b.count("/") != 1:
-            raise SpaceError(f"{path}.backbone: {b!r} must be 'simulated' or an open_clip 'MODEL/PRETRAINED' pair")
+        if b != "simulated":
+            try:
+                parse_backbone(b)  # the string's form only; whether the weights exist is the driver's preflight
+            except BackboneError as e:
+                raise SpaceError(f"{path}.backbone: {e}") from None
     shots = _axis(raw, "shots", int, path, default=0)
     if any(s < 0 for s in shots):
         raise SpaceError(f"{path}.shots: must be >= 0")
@@ -276,10 +281,19 @@ def _parse_study(raw: Any, path: str) -> Study:
     )  # fmt: skip
 
 
+# Trial-level settings a study's `params` may set besides its methods' sections (not grid axes of their own).
+TRIAL_PARAMS = ("device", "precision", "feature_cache")
+
+
+def applies_to(key: str, method: str) -> bool:
+    """Whether param `key` configures a trial of `method`: its own section or a trial-level setting."""
+    return key in TRIAL_PARAMS or key.startswith(method + ".")
+
+
 def _param_keys(methods: tuple[str, ...]) -> set[str]:
-    """Dotted keys a study may set: the sections of its methods, plus device."""
+    """Dotted keys a study may set: the sections of its methods, plus the trial-level settings."""
     paths = leaf_paths(TrialConfig)
-    return {k for k in paths if k == "device" or k.split(".")[0] in methods}
+    return {k for k in paths if k in TRIAL_PARAMS or k.split(".")[0] in methods}
 
 
 def _axis(raw: Mapping, key: str, tp: type, path: str, default: Any = None) -> tuple:
@@ -341,7 +355,7 @@ def _expand(index: int, study: Study, data_root: str | None) -> list[Cell]:
         study.method, study.dataset, study.backbone, study.shots, study.seed, *(study.grid[k] for k in grid_keys)
     ):
         grid_values = dict(zip(grid_keys, grid_vals))
-        own = {k: v for k, v in {**study.fixed, **grid_values}.items() if k == "device" or k.startswith(method + ".")}
+        own = {k: v for k, v in {**study.fixed, **grid_values}.items() if applies_to(k, method)}
         constants = {"method": method, "dataset": dataset, "backbone": backbone, "shots": shots, "seed": seed,
                      "data_root": data_root, **own}  # fmt: skip
         cells.append(Cell(index, study, constants, {k: v for k, v in grid_values.items() if k in own}))
@@ -353,7 +367,7 @@ def _expand(index: int, study: Study, data_root: str | None) -> list[Cell]:
 def _check_cell(cell: Cell) -> None:
     probe = dict(cell.constants)
     for key, dist in cell.study.searched.items():
-        if key == "device" or key.startswith(cell.method + "."):
+        if applies_to(key, cell.method):
             probe[key] = dist.sample_value()
     try:
         TrialConfig.from_flat(probe)

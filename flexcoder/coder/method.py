@@ -54,7 +54,8 @@ def _acc_from_pred(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
-    task = classification_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root)
+    task = classification_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root,
+                               precision=cfg.precision, feature_cache=cfg.feature_cache, device=cfg.device)
     if cfg.coder.variant == "tip_adapter" and len(task.support) > 0:
         return _tip_adapter(cfg, task)
     if cfg.coder.variant in ("clip_prompt", "tip_adapter"):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import functools
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from flexcoder.data.halves import class_halves
+from flexcoder.data.items import read_items
 from flexcoder.data.registry import DatasetSpec, get_dataset, list_datasets, register_dataset
 from flexcoder.data.simulated import SimulatedClip
 
@@ -57,6 +59,15 @@ class FeatureSet:
 
 @dataclass(frozen=True)
 class DatasetFeatures:
+    """A dataset's train and test features under one backbone, with that backbone's text encoder.
+
+    Attributes:
+        spec: the dataset's spec; for real data, its class names and sizes are the data root's (a few-shot
+            classification dataset's registry entry holds placeholders until its split file is read).
+        encode_text: texts -> [N, D] L2-normalised features in the same space as `train.image`.
+        simulated: True for the embedded simulated world, False for real images through a real CLIP.
+    """
+
     spec: DatasetSpec
     train: FeatureSet
     test: FeatureSet
@@ -124,32 +135,67 @@ def sample_shots(labels: torch.Tensor, classes: Sequence[int], shots: int, seed:
 
 
 def check_data_available(spec: DatasetSpec, data_root: str | None) -> Path:
-    """The dataset's folder under `data_root`, or a FileNotFoundError naming every expected file."""
-    layout = "\n".join(f"  {data_root or '<data_root>'}/{spec.name}/{item}" for item in spec.layout)
+    """The dataset's folder under `data_root`, after reading its list files through the dataset's adapter
+    (`flexcoder.data.formats`): a missing or malformed file raises FileNotFoundError / ValueError naming the file
+    and the expected layout, before anything starts."""
     if data_root is None:
+        layout = "\n".join(f"  <data_root>/{spec.name}/{item}" for item in spec.layout)
         raise FileNotFoundError(
             f"dataset {spec.name!r} with a real backbone needs real data: set data_root (YAML `data_root:` or "
             f"--data-root). Expected layout:\n{layout}"
         )
-    folder = Path(data_root).expanduser() / spec.name
-    missing = [item.split()[0] for item in spec.layout if not (folder / item.split()[0]).exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"dataset {spec.name!r}: missing {', '.join(str(folder / m) for m in missing)}. Expected layout:\n{layout}"
-        )
-    return folder
+    read_items(spec.name, data_root)
+    return Path(data_root).expanduser() / spec.name
 
 
-def load_features(dataset: str, backbone: str, data_root: str | None = None) -> DatasetFeatures:
-    """All train and test features of a dataset under a backbone (cached per process)."""
+def load_features(dataset: str, backbone: str, data_root: str | None = None, *, precision: str = "fp32",
+                  feature_cache: str | None = None, device: str = "auto") -> DatasetFeatures:  # fmt: skip
+    """All train and test features of a dataset under a backbone (cached per process).
+
+    A real backbone reads the dataset's items from `<data_root>/<dataset>/`, takes their features from the on-disk
+    feature cache (extracting them first when absent; `flexcoder.features`), and loads the CLIP model only when
+    `encode_text` is first called. `precision`, `feature_cache` and `device` are TrialConfig's fields of those names.
+    """
     spec = get_dataset(dataset)
     if backbone == "simulated":
         return _simulated_features(spec.name)
-    check_data_available(spec, data_root)
-    raise NotImplementedError(
-        f"real-data feature extraction for {dataset!r} with backbone {backbone!r} is not built yet "
-        "(issue 5: open_clip loading + dataset adapters); use backbone 'simulated'"
-    )
+    if data_root is None:
+        check_data_available(spec, data_root)  # raises, naming the expected layout
+    from flexcoder.features import cache_dir_for
+
+    root = str(Path(data_root).expanduser().resolve())
+    return _real_features(spec.name, backbone, root, precision, str(cache_dir_for(root, feature_cache)), device)
+
+
+@functools.lru_cache(maxsize=4)
+def _real_features(name: str, backbone: str, data_root: str, precision: str, cache_dir: str,
+                   device: str) -> DatasetFeatures:  # fmt: skip
+    from flexcoder.features import split_features
+
+    spec = get_dataset(name)
+    items = read_items(name, data_root)
+    if "retrieval" in spec.tasks:
+        # The retrieval protocols split classes into halves by the registry's canonical order, so the data root
+        # must hold exactly the registry's classes (their names may be spelled differently on disk).
+        if len(items.classes) != spec.num_classes:
+            raise ValueError(f"dataset {name!r} under {data_root}: {len(items.classes)} classes, the registry has "
+                             f"{spec.num_classes} ({', '.join(spec.classes)})")  # fmt: skip
+        spec = replace(spec, n_train=len(items.train), n_test=len(items.test))
+    else:
+        spec = replace(spec, classes=items.classes, n_train=len(items.train), n_test=len(items.test))
+    parts = []
+    for split in ("train", "test"):
+        feats = split_features(items, split, backbone, precision=precision, cache_dir=cache_dir, device=device)
+        parts.append(FeatureSet(feats.image, feats.text, torch.from_numpy(items.split(split).labels)))
+    encode = functools.partial(_encode_text_real, backbone, device, precision)
+    return DatasetFeatures(spec, parts[0], parts[1], encode, simulated=False)
+
+
+def _encode_text_real(backbone: str, device: str, precision: str, texts: Sequence[str]) -> torch.Tensor:
+    """The real CLIP's text encoder, loaded on first use (a raw-CLIP trial on cached features never loads it)."""
+    from flexcoder.backbones import load_backbone
+
+    return load_backbone(backbone, device, precision).encode_text(texts)
 
 
 @functools.lru_cache(maxsize=8)
@@ -189,12 +235,14 @@ def _simulated_labels(n: int, num_classes: int, multilabel: bool, rng: np.random
     return labels
 
 
-def retrieval_task(dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None) -> RetrievalTask:
+def retrieval_task(dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None,
+                   **features: str | None) -> RetrievalTask:  # fmt: skip
     """FLEX-CLIP's protocol. Multi-label items belong to a half only when all their labels do (our choice: keeps
-    target classes unseen in zero-shot training; items spanning both halves are dropped)."""
-    data = load_features(dataset, backbone, data_root)
+    target classes unseen in zero-shot training; items spanning both halves are dropped). `features`: the
+    precision / feature_cache / device keywords of `load_features`."""
+    data = load_features(dataset, backbone, data_root, **features)
     spec = data.spec
-    source, target = source_target_split(spec.num_classes)
+    source, target = class_halves(spec)
     src_mask = torch.zeros(spec.num_classes, dtype=torch.bool)
     src_mask[list(source)] = True
 
@@ -220,10 +268,12 @@ def retrieval_task(dataset: str, backbone: str, shots: int, seed: int, data_root
 
 
 def classification_task(
-    dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None
+    dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None, **features: str | None
 ) -> ClassificationTask:
-    """CODER's protocol: `shots` support images per class from the train split, test on the whole test split."""
-    data = load_features(dataset, backbone, data_root)
+    """CODER's protocol: `shots` support images per class from the train split, test on the whole test split.
+    The class names are the data root's for real few-shot datasets (`load_features`). `features`: the
+    precision / feature_cache / device keywords of `load_features`."""
+    data = load_features(dataset, backbone, data_root, **features)
     spec = data.spec
     if spec.multilabel:
         raise ValueError(f"dataset {dataset!r} is multi-label; classification needs single-label data")
