@@ -74,13 +74,19 @@ def modal_consistency(z_image: Tensor, z_text: Tensor) -> Tensor:
     return (z_image - z_text).pow(2).sum(-1).mean()
 
 
-def info_nce(z_image: Tensor, z_text: Tensor, temperature: float) -> Tensor:
+def info_nce(z_image: Tensor, z_text: Tensor, temperature: float, item: Tensor | None = None) -> Tensor:
     """Symmetric InfoNCE (Sec. III-E2 contrastive loss): cosine logits / tau, the i-th text is the positive of the
     i-th image and every other in-batch item a negative; mean of the image->text and text->image cross-entropies
-    (CLIP's form; positives = the same pair, methods.md 2.3)."""
+    (CLIP's form; positives = the same pair, methods.md 2.3).
+
+    `item` [B] names the pair behind each row when a batch may hold the same pair more than once (oversampled shots):
+    other copies of a row's own pair are then left out of its negatives (our choice: a copy is not a negative)."""
     z_image, z_text = F.normalize(z_image, dim=-1), F.normalize(z_text, dim=-1)
     logits = z_image @ z_text.T / temperature
     target = torch.arange(len(logits), device=logits.device)
+    if item is not None:
+        copy = (item[:, None] == item[None, :]) & (target[:, None] != target[None, :])
+        logits = logits.masked_fill(copy, float("-inf"))
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
@@ -92,11 +98,13 @@ def projection_losses(
     labels: Tensor,
     multilabel: bool,
     temperature: float,
+    item: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """The three stage-2 terms by name: "cls" (mean of the image and text classification losses), "mc", "con"."""
+    """The three stage-2 terms by name: "cls" (mean of the image and text classification losses), "mc", "con";
+    `item` as in `info_nce`."""
     cls = 0.5 * (classification_loss(logits_image, labels, multilabel)
                  + classification_loss(logits_text, labels, multilabel))  # fmt: skip
-    return {"cls": cls, "mc": modal_consistency(z_image, z_text), "con": info_nce(z_image, z_text, temperature)}
+    return {"cls": cls, "mc": modal_consistency(z_image, z_text), "con": info_nce(z_image, z_text, temperature, item)}
 
 
 def weighted_total(terms: Mapping[str, Tensor], weights: Mapping[str, float]) -> Tensor:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+import torch
+
 from flexcoder.config import TrialConfig
 from flexcoder.data import FeatureSet, retrieval_task
 from flexcoder.flexclip.attributes import class_attributes
@@ -31,7 +33,8 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     fc = cfg.flexclip
     gen = seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    task = retrieval_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root)
+    task = retrieval_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root, precision=cfg.precision,
+                          feature_cache=cfg.feature_cache, device=cfg.device)
 
     if fc.variant == "raw_clip":
         val = cross_modal_map(task.val.image, task.val.text, task.val.labels)
@@ -40,15 +43,17 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
 
     start = time.perf_counter()
     train = task.train
+    shots = train.labels[:, list(task.target_classes)].any(1)  # the real target-class pairs (K per class)
     if fc.generates:
         attributes = class_attributes(task.encode_text, task.spec.classes, fc.generator.templates)
         cofeg = train_cofeg(train, attributes, fc.generator, gen, device, ctx.logger)
         per_class = pseudo_count(fc.generator, train.labels, task.source_classes)
         pseudo = generate_pseudo_pairs(cofeg, attributes, task.target_classes, per_class, gen, device)
         train = FeatureSet.concat([train, pseudo])
+        shots = torch.cat([shots, torch.zeros(len(pseudo), dtype=torch.bool)])
     model = train_projection(
         train, task.val, task.spec.num_classes, task.spec.multilabel, fc.projector, fc.loss, fc.gated, gen, device,
-        ctx.logger,
+        ctx.logger, shots,
     )  # fmt: skip
     train_s = time.perf_counter() - start
     val = evaluate(model, task.val, device)

@@ -31,6 +31,33 @@ def evaluate(model: CommonSpace, data: FeatureSet, device: torch.device, chunk: 
     return cross_modal_map(image, text, data.labels.to(device))
 
 
+def epoch_batches(
+    n: int, shots: torch.Tensor | None, batch_size: int, shot_share: float, max_steps: int, gen: torch.Generator
+) -> list[torch.Tensor]:
+    """One epoch of index batches over `n` training pairs.
+
+    Without shots (or shot_share = 0): a shuffled pass in batches of `batch_size`. With real target shots marked in
+    `shots` [n] bool: each batch holds round(shot_share * batch_size) shot indices drawn with replacement and fills
+    the rest from a shuffled pass over the other pairs (our choice: K real pairs per target class are a few dozen
+    among thousands of source and pseudo pairs, and a plain shuffle shows each about once per epoch, so shots barely
+    moved the projector; drawing a fixed share of every batch from them is oversampling, i.e. a loss weight on the
+    only real evidence about the target classes). At most `max_steps` batches (our choice: fixed work per epoch).
+    """
+    shot_idx = torch.nonzero(shots).flatten() if shots is not None else torch.empty(0, dtype=torch.long)
+    n_shot = round(shot_share * batch_size) if len(shot_idx) else 0
+    rest = torch.nonzero(~shots).flatten() if n_shot else torch.arange(n)
+    n_rest = batch_size - n_shot
+    order = rest[torch.randperm(len(rest), generator=gen)]
+    steps = min(max_steps, math.ceil(len(rest) / n_rest))
+    batches = []
+    for i in range(steps):
+        idx = order[i * n_rest : (i + 1) * n_rest]
+        if n_shot:
+            idx = torch.cat([idx, shot_idx[torch.randint(len(shot_idx), (n_shot,), generator=gen)]])
+        batches.append(idx)
+    return batches
+
+
 def train_projection(
     train: FeatureSet,
     val: FeatureSet,
@@ -42,25 +69,28 @@ def train_projection(
     gen: torch.Generator,
     device: torch.device,
     logger: MetricLogger | None = None,
+    shots: torch.Tensor | None = None,
 ) -> CommonSpace:
-    """Train a fresh CommonSpace; logs train/loss_{total,cls,mc,con} and val/map_avg at step = epoch."""
+    """Train a fresh CommonSpace; logs train/loss_{total,cls,mc,con} and val/map_avg at step = epoch.
+
+    `shots` marks the real target-class pairs in `train`; `cfg.shot_share` of every batch is drawn from them (with
+    replacement), the rest from a shuffled pass over the other pairs.
+    """
     dim = train.image.shape[1]
     model = CommonSpace(dim, cfg.hidden, num_classes, gated=gated, gate_bias=cfg.gate_bias).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     image, text, labels = train.image.float().to(device), train.text.float().to(device), train.labels.to(device)
     w = asdict(weights)
     weight_of = {"cls": w["classification"], "mc": w["consistency"], "con": w["contrastive"]}
-    n = len(train)
-    steps = min(cfg.max_steps_per_epoch, math.ceil(n / cfg.batch_size))  # our choice: fixed work per epoch
-
     for epoch in range(cfg.epochs):
         model.train()
-        order = torch.randperm(n, generator=gen)
+        batches = epoch_batches(len(train), shots, cfg.batch_size, cfg.shot_share, cfg.max_steps_per_epoch, gen)
         sums = {"total": 0.0, "cls": 0.0, "mc": 0.0, "con": 0.0}
-        for i in range(steps):
-            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size].to(device)
+        for idx in batches:
+            idx = idx.to(device)
             z_v, z_t, logit_v, logit_t = model(image[idx], text[idx])
-            terms = losses.projection_losses(z_v, z_t, logit_v, logit_t, labels[idx], multilabel, cfg.temperature)
+            terms = losses.projection_losses(z_v, z_t, logit_v, logit_t, labels[idx], multilabel, cfg.temperature,
+                                             item=idx)  # fmt: skip
             total = losses.weighted_total(terms, weight_of)
             opt.zero_grad(set_to_none=True)
             total.backward()
@@ -68,7 +98,7 @@ def train_projection(
             sums["total"] += total.item()
             for k, v in terms.items():
                 sums[k] += v.item()
-        metrics = {f"train/loss_{k}": v / steps for k, v in sums.items()}
+        metrics = {f"train/loss_{k}": v / len(batches) for k, v in sums.items()}
         metrics["val/map_avg"] = evaluate(model, val, device)["map_avg"]
         if logger is not None:
             logger.log_metrics(metrics, step=epoch)

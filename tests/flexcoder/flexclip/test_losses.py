@@ -71,6 +71,19 @@ def test_info_nce_on_aligned_orthogonal_pairs_has_closed_form():
     assert losses.info_nce(z, z, tau).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_info_nce_leaves_copies_of_a_pair_out_of_its_negatives():
+    tau = 0.5
+    z = torch.eye(3)
+    batch = torch.cat([z, z[:1]])  # pair 0 appears twice
+    item = torch.tensor([0, 1, 2, 0])
+    # Rows 0 and 3 (pair 0) see 2 negatives, the other copy masked out; rows 1 and 2 see 3 (both copies of pair 0
+    # are genuine negatives for them). Symmetric, so both directions give the same mean.
+    e = math.exp(-1 / tau)
+    expected = (2 * math.log(1 + 2 * e) + 2 * math.log(1 + 3 * e)) / 4
+    assert losses.info_nce(batch, batch, tau, item).item() == pytest.approx(expected, rel=1e-6)
+    assert losses.info_nce(batch, batch, tau).item() > expected  # without `item` the copy counts as a negative
+
+
 def test_info_nce_normalises_its_inputs():
     z = torch.eye(3)
     assert losses.info_nce(5 * z, 0.1 * z, 0.07).item() == pytest.approx(losses.info_nce(z, z, 0.07).item())

@@ -6,7 +6,7 @@ import torch
 
 from flexcoder.data import FeatureSet
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
-from flexcoder.flexclip.projection import train_projection
+from flexcoder.flexclip.projection import epoch_batches, train_projection
 from flexcoder.flexclip.projector import CommonSpace, GateResidual, Projector
 from flexcoder.reporting import MemoryLogger
 
@@ -83,3 +83,26 @@ def test_train_projection_logs_every_epoch_and_stays_finite():
         values = logger.series(key)
         assert len(values) == 3 and all(torch.isfinite(torch.tensor(values)))
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_epoch_batches_without_shots_is_one_shuffled_pass():
+    batches = epoch_batches(10, None, 4, 0.5, 100, torch.Generator().manual_seed(0))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+
+
+def test_epoch_batches_draw_the_shot_share_of_every_batch_from_the_shots():
+    shots = torch.zeros(100, dtype=torch.bool)
+    shots[[3, 50, 97]] = True
+    batches = epoch_batches(100, shots, 20, 0.25, 100, torch.Generator().manual_seed(0))
+    assert [len(b) for b in batches] == [20] * 6 + [12]  # 97 other pairs, 15 per batch
+    assert all(shots[b].sum() == 5 for b in batches)  # round(0.25 * 20) shot rows in every batch
+    others = torch.cat([b[~shots[b]] for b in batches])
+    assert sorted(others.tolist()) == sorted(set(range(100)) - {3, 50, 97})  # one pass over the rest
+
+
+def test_epoch_batches_with_zero_share_treat_shots_like_any_pair():
+    shots = torch.zeros(10, dtype=torch.bool)
+    shots[0] = True
+    batches = epoch_batches(10, shots, 5, 0.0, 100, torch.Generator().manual_seed(0))
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
