@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue the last run of this space: skip finished cells, restore unfinished Tuners")
     p.add_argument("--dry-run", action="store_true", help="print the expanded cells and trial count; start nothing")
+    p.add_argument("--report", action="store_true",
+                   help="after the grid, write tables and plots of its experiment to reports/<name>/ (grid/report.py)")
     p.add_argument("--verbose", action="store_true",
                    help="Tune's own progress tables and per-trial results (default: one line per trial)")
     return p.parse_args(argv)
@@ -65,10 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         verbose=2 if args.verbose else 0,
     )
     try:
-        return run_grid(space, options)
+        code = run_grid(space, options)
     except (GridError, ConnectionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.report:
+        from grid.report import build_report
+
+        out = build_report(options.mlflow_uri, space.name)
+        print(f"[grid] report: {out / 'report.md'} and {out / 'report.html'}")
+    return code
 
 
 def dry_run(space) -> int:

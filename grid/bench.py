@@ -1,0 +1,511 @@
+"""Benchmarks of the grid and the methods' kernels: `python -m grid.bench [--quick] [--only overhead,caches,...]`.
+
+Prints measured figures; nothing asserts a time. Each benchmark compares against a simple baseline in the same run:
+1. overhead: N small trials (CODER's CLIP prompt ensemble on simulated Wikipedia, ~0.03 s of work each) as a plain
+   loop calling `flexcoder.run_trial` vs the same cells through `grid.run.main` into a temporary SQLite MLflow store,
+   with the grid's wall time split into its pieces (Ray start, MLflow set-up, parents, Tuner, shutdown).
+2. caches: a CODER grid run twice against one text cache (new cache entries and backend calls on the rerun), the
+   same trials in process with a counting generator, and the feature cache (`ensure_features` twice) when a
+   dataset on disk is given.
+3. kernels: mAP@all on 10k x 10k (vectorised vs sklearn per query), CODER similarities 10k images x 20k texts (the
+   project's code vs a per-image loop), one FLEX-CLIP stage-2 epoch vs a plain nn.Linear projector epoch. A
+   baseline too slow to run in full is timed on a subsample and extrapolated; its figure name says so.
+4. memory: peak RSS of one trial in a fresh process and of the driver doing a 500-trial `--dry-run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ("overhead", "caches", "kernels", "memory")
+
+
+def _seconds(fn: Callable[[], Any], repeat: int = 1) -> float:
+    """Best wall time of `repeat` calls."""
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@contextlib.contextmanager
+def _timed(owner: Any, name: str, timings: dict[str, float], key: str) -> Iterator[None]:
+    """Wrap `owner.name` for the duration of the block, adding the seconds of every call to timings[key]."""
+    original = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
+
+    setattr(owner, name, wrapper)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def _write_space(path: Path, name: str, studies: str) -> Path:
+    path.write_text(f"name: {name}\nstudies:\n{studies}")
+    return path
+
+
+def _child_runs(uri: str, experiment: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], "tags.`grid.role` = 'trial'", max_results=5000)
+    return sorted(runs, key=lambda r: r.info.end_time)
+
+
+# ------------------------------------------------------------------------------------------------------- 1 overhead
+
+SMALL_TRIAL = {"method": "coder", "dataset": "wikipedia", "coder.variant": "clip_prompt"}
+
+
+def bench_overhead(trials: int = 16, workdir: Path | None = None) -> dict[str, float]:
+    """The same `trials` small cells (seeds 0..N-1) as a plain loop and through grid/run.py. Per-trial overhead =
+    (grid wall - loop wall) / N; "steady" figures leave out the fixed start-up: the spacing of the child runs' end
+    times from the first to the last trial, against the loop's mean trial."""
+    from ray import tune
+
+    import grid.driver
+    from flexcoder import TrialConfig, run_trial
+    from grid.run import main
+    from grid.tracking import GridTracking, TrialRun
+
+    with _workdir(workdir) as tmp:
+        configs = [TrialConfig.from_flat({**SMALL_TRIAL, "seed": s}) for s in range(trials)]
+        start = time.perf_counter()
+        per_trial = [_seconds(lambda c=c: run_trial(c)) for c in configs]
+        loop_s = time.perf_counter() - start
+
+        space = _write_space(tmp / "overhead.yaml", "bench-overhead",
+                             f"  - {{method: coder, dataset: wikipedia, seed: {list(range(trials))}, "
+                             "params: {coder.variant: clip_prompt}}\n")  # fmt: skip
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        pieces: dict[str, float] = {}
+        with contextlib.ExitStack() as stack:
+            for owner, name, key in ((grid.driver, "_init_ray", "ray_init_s"),
+                                     (grid.driver, "GridTracking", "mlflow_setup_s"),
+                                     (grid.driver, "_open_parents", "mlflow_parents_s"),
+                                     (grid.driver, "start_grid_textgen", "textgen_actor_s"),
+                                     (tune.Tuner, "fit", "tuner_fit_s"),
+                                     (grid.driver, "_print_summary", "summary_s"),
+                                     (grid.driver.ray, "shutdown", "ray_shutdown_s")):  # fmt: skip
+                stack.enter_context(_timed(owner, name, pieces, key))
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                code = main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp / "ray_results")])
+            grid_s = time.perf_counter() - start
+        if code != 0:
+            raise RuntimeError(f"the overhead grid failed (exit {code})")
+        ends = [r.info.end_time / 1000 for r in _child_runs(uri, "bench-overhead")]
+        steady = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else math.nan
+        loop_steady = sum(per_trial[1:]) / max(len(per_trial) - 1, 1)
+
+        # A trial's own MLflow traffic (open the child run, params, config, metrics, close), timed alone.
+        tracking = GridTracking(uri, _space_of(space))
+        parent = tracking.open_parent(_space_of(space).cells()[0])
+        flat = configs[0].own_flat()
+
+        def one_child() -> None:
+            run = TrialRun(tracking.spec, parent, f"bench{time.perf_counter_ns()}", "bench", flat, {"grid.cell": "x"})
+            run.log_metrics({"val/top1": 0.5, "test/top1": 0.5}, step=0)
+            run.finish()
+
+        mlflow_per_trial = _seconds(one_child, repeat=3)
+    fixed = sum(v for k, v in pieces.items() if k != "tuner_fit_s")
+    return {
+        "trials": float(trials),
+        "loop_s": loop_s,
+        "loop_per_trial_s": loop_s / trials,
+        "grid_s": grid_s,
+        "ratio_grid_over_loop": grid_s / loop_s,
+        "overhead_per_trial_s": (grid_s - loop_s) / trials,
+        **pieces,
+        "fixed_outside_fit_s": fixed,
+        "fit_minus_loop_per_trial_s": (pieces.get("tuner_fit_s", 0.0) - loop_s) / trials,
+        "steady_grid_per_trial_s": steady,
+        "steady_loop_per_trial_s": loop_steady,
+        "steady_overhead_per_trial_s": steady - loop_steady,
+        "mlflow_child_run_s": mlflow_per_trial,
+    }
+
+
+def _space_of(path: Path):
+    from grid.space import load_space
+
+    return load_space(path)
+
+
+@contextlib.contextmanager
+def _workdir(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield Path(path).resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="flexcoder-bench-") as tmp:
+        yield Path(tmp)
+
+
+# --------------------------------------------------------------------------------------------------------- 2 caches
+
+
+class CountingGenerator:
+    """A text generator that counts and times what reaches it (put it under the disk cache)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.calls = 0
+        self.prompts = 0
+        self.seconds = 0.0
+
+    def identity(self) -> dict:
+        return self.inner.identity()
+
+    def generate(self, requests: Sequence[Any]) -> list[str]:
+        start = time.perf_counter()
+        self.calls += 1
+        self.prompts += len(requests)
+        try:
+            return self.inner.generate(requests)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def bench_caches(datasets: Sequence[str] = ("wikipedia", "pascal_sentence"), workdir: Path | None = None,
+                 feature_data: tuple[str, str, str] | None = None) -> dict[str, float | str]:  # fmt: skip
+    """Text cache: a CODER grid (all text types, with and without the one-to-one rerank) run twice on one cache
+    folder, counting the entries each run adds (one per prompt that reached the backend); the same trials in
+    process twice, counting backend calls and the seconds spent in the backend. Feature cache: `ensure_features`
+    twice on `feature_data` = (dataset, backbone, data_root) into a fresh cache folder."""
+    from flexcoder import TrialConfig, TrialContext, run_trial
+    from flexcoder.textgen import CachedGenerator, TextgenConfig, create_generator
+    from grid.run import main
+
+    out: dict[str, float | str] = {}
+    with _workdir(workdir) as tmp:
+        cache = tmp / "textgen-cache"
+        space = _write_space(tmp / "caches.yaml", "bench-caches",
+                             f"  - {{method: coder, dataset: {list(datasets)}, params: {{coder.text_set: "
+                             f"name+att+ana+syno, coder.rerank: [false, true], coder.textgen.cache_dir: {cache}}}}}\n")
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        for run in ("first", "rerun"):
+            before = _count_files(cache)
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                code = main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp / f"rr-{run}")])
+            if code != 0:
+                raise RuntimeError(f"the cache grid failed (exit {code})")
+            out[f"grid_{run}_s"] = time.perf_counter() - start
+            out[f"grid_{run}_new_cache_entries"] = float(_count_files(cache) - before)
+
+        in_process = tmp / "textgen-cache-in-process"
+        cells = [TrialConfig.from_flat({"method": "coder", "dataset": d, "coder.rerank": r}) for d in datasets
+                 for r in (False, True)]  # fmt: skip
+        for run in ("first", "rerun"):
+            backend = CountingGenerator(create_generator(TextgenConfig()))
+            cached = CachedGenerator(backend, str(in_process))
+            start = time.perf_counter()
+            for cfg in cells:
+                run_trial(cfg, TrialContext(textgen=cached))
+            out[f"trials_{run}_s"] = time.perf_counter() - start
+            out[f"trials_{run}_backend_calls"] = float(backend.calls)
+            out[f"trials_{run}_backend_prompts"] = float(backend.prompts)
+            out[f"trials_{run}_generation_s"] = backend.seconds
+            out[f"trials_{run}_cache_hits"] = float(cached.hits)
+        out.update(bench_feature_cache(*feature_data, cache_dir=tmp / "features") if feature_data else
+                   {"feature_cache": _feature_cache_missing()})  # fmt: skip
+    return out
+
+
+def _count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*.json")) if folder.exists() else 0
+
+
+def _feature_cache_missing() -> str:
+    if importlib.util.find_spec("flexcoder.features") is None:
+        return "n/a (flexcoder/features.py not present)"
+    return "n/a (give --data-root DIR --feature-dataset NAME --feature-backbone MODEL/PRETRAINED)"
+
+
+def bench_feature_cache(dataset: str, backbone: str, data_root: str, cache_dir: Path) -> dict[str, float]:
+    """`ensure_features` twice into a fresh cache: splits extracted and seconds extracting, first run vs rerun."""
+    from flexcoder.features import ensure_features
+
+    out = {}
+    for run in ("first", "rerun"):
+        start = time.perf_counter()
+        report = ensure_features(dataset, backbone, data_root, cache_dir=cache_dir, device="cpu")
+        out[f"features_{run}_s"] = time.perf_counter() - start
+        out[f"features_{run}_extracted_splits"] = float(len(report.extracted))
+        out[f"features_{run}_images_encoded"] = float(report.images)
+        out[f"features_{run}_extraction_s"] = report.seconds
+    return out
+
+
+# -------------------------------------------------------------------------------------------------------- 3 kernels
+
+
+def _clustered(n: int, labels: torch.Tensor, dim: int, gen: torch.Generator, num_classes: int) -> torch.Tensor:
+    """Unit features around one random centre per class, so rankings are neither perfect nor random."""
+    centres = torch.randn(num_classes, dim, generator=gen)
+    return torch.nn.functional.normalize(centres[labels] + 0.6 * torch.randn(n, dim, generator=gen), dim=-1)
+
+
+def bench_map(n: int = 10_000, reference_queries: int = 200, num_classes: int = 10) -> dict[str, float]:
+    """mAP@all of n queries x n gallery items, single-label: `flexcoder.metrics.mean_average_precision` vs sklearn's
+    average_precision_score per query, timed on `reference_queries` queries and extrapolated to n."""
+    from sklearn.metrics import average_precision_score
+
+    from flexcoder.metrics import mean_average_precision
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, num_classes, (n,), generator=gen)
+    onehot = torch.nn.functional.one_hot(labels, num_classes).bool()
+    scores = _clustered(n, labels, 64, gen, num_classes) @ _clustered(n, labels, 64, gen, num_classes).T
+    vectorised = {}
+    vectorised_s = _seconds(lambda: vectorised.setdefault("map", mean_average_precision(scores, onehot, onehot)))
+    q = min(reference_queries, n)
+    relevant = (labels[:q, None] == labels[None, :]).numpy()
+    rows = scores[:q].numpy()
+    start = time.perf_counter()
+    reference = [average_precision_score(relevant[i], rows[i]) for i in range(q)]
+    reference_s = time.perf_counter() - start
+    subsample_map = mean_average_precision(scores[:q], onehot[:q], onehot)
+    return {
+        "map_n": float(n),
+        "map_vectorised_s": vectorised_s,
+        "map_sklearn_s_extrapolated": reference_s * n / q,
+        "map_sklearn_queries_timed": float(q),
+        "map_speedup": reference_s * n / q / vectorised_s,
+        "map_value": vectorised["map"],
+        "map_abs_diff_vs_sklearn": abs(subsample_map - sum(reference) / q),
+    }
+
+
+def bench_coder_similarity(images: int = 10_000, texts: int = 20_000, dim: int = 512,
+                           loop_images: int = 200) -> dict[str, float]:  # fmt: skip
+    """CODER vectors (cosine of every image to every text): `coder_features` vs a per-image loop of
+    F.cosine_similarity, the loop timed on `loop_images` images and extrapolated."""
+    from flexcoder.coder.representation import coder_features
+
+    gen = torch.Generator().manual_seed(0)
+    image = torch.randn(images, dim, generator=gen)
+    text = torch.randn(texts, dim, generator=gen)
+    result = {}
+    project_s = _seconds(lambda: result.setdefault("x", coder_features(image, text)), repeat=1)
+    k = min(loop_images, images)
+    start = time.perf_counter()
+    naive = torch.stack([torch.nn.functional.cosine_similarity(image[i : i + 1], text, dim=-1) for i in range(k)])
+    naive_s = time.perf_counter() - start
+    return {
+        "coder_images": float(images),
+        "coder_texts": float(texts),
+        "coder_features_s": project_s,
+        "coder_loop_s_extrapolated": naive_s * images / k,
+        "coder_loop_images_timed": float(k),
+        "coder_speedup": naive_s * images / k / project_s,
+        "coder_max_abs_diff": (result["x"][:k] - naive).abs().max().item(),
+    }
+
+
+def bench_flexclip_epoch(repeat: int = 3) -> dict[str, float]:
+    """One stage-2 epoch (gate residual projector, three losses, then the per-epoch validation mAP) on simulated
+    Wikipedia 5-shot training pairs, vs a plain nn.Linear projector per modality with InfoNCE only, same batches,
+    same optimiser, same validation. Best of `repeat`."""
+    from dataclasses import replace
+
+    from flexcoder.data import retrieval_task
+    from flexcoder.flexclip.config import LossWeights, ProjectorConfig
+    from flexcoder.flexclip.losses import info_nce
+    from flexcoder.flexclip.projection import train_projection
+    from flexcoder.metrics import cross_modal_map
+
+    task = retrieval_task("wikipedia", "simulated", 5, 0)
+    cfg = replace(ProjectorConfig(), epochs=1)
+    device = torch.device("cpu")
+    train, val = task.train, task.val
+    steps = min(cfg.max_steps_per_epoch, math.ceil(len(train) / cfg.batch_size))
+
+    def flexclip_epoch() -> None:
+        train_projection(train, val, task.spec.num_classes, task.spec.multilabel, cfg, LossWeights(), True,
+                         torch.Generator().manual_seed(0), device)  # fmt: skip
+
+    def linear_epoch() -> None:
+        dim = train.image.shape[1]
+        image_proj, text_proj = torch.nn.Linear(dim, dim), torch.nn.Linear(dim, dim)
+        opt = torch.optim.Adam([*image_proj.parameters(), *text_proj.parameters()], lr=cfg.lr)
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+        for i in range(steps):
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            loss = info_nce(image_proj(train.image[idx]), text_proj(train.text[idx]), cfg.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            cross_modal_map(image_proj(val.image), text_proj(val.text), val.labels)
+
+    flexclip_s = _seconds(flexclip_epoch, repeat)
+    linear_s = _seconds(linear_epoch, repeat)
+    val_s = _seconds(lambda: cross_modal_map(val.image, val.text, val.labels), repeat)
+    return {
+        "epoch_train_pairs": float(len(train)),
+        "epoch_steps": float(steps),
+        "epoch_val_pairs": float(len(val)),
+        "flexclip_epoch_s": flexclip_s,
+        "linear_epoch_s": linear_s,
+        "flexclip_over_linear": flexclip_s / linear_s,
+        "val_map_s": val_s,
+    }
+
+
+def bench_kernels(quick: bool = False) -> dict[str, float]:
+    if quick:
+        return {**bench_map(2000, 50), **bench_coder_similarity(2000, 4000, loop_images=50),
+                **bench_flexclip_epoch(repeat=1)}  # fmt: skip
+    return {**bench_map(), **bench_coder_similarity(), **bench_flexclip_epoch()}
+
+
+# --------------------------------------------------------------------------------------------------------- 4 memory
+
+
+# Runs a script or `-c` code and, at exit, writes the process's own peak RSS (KiB) to $FLEXCODER_PEAK_RSS_FILE.
+# VmHWM is the high-water mark of the exec'd image alone; getrusage/wait4's ru_maxrss would start at the parent's size
+# (Linux carries it across fork and exec), which made every figure equal to the benchmark process's own RSS.
+_RSS_PROBE = """
+import atexit, os, resource, runpy, sys
+
+def _write_peak():
+    try:
+        kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(os.environ["FLEXCODER_PEAK_RSS_FILE"], "w") as f:
+        f.write(str(kib))
+
+atexit.register(_write_peak)
+if sys.argv[1] == "-c":
+    code, sys.argv = sys.argv[2], ["-c", *sys.argv[3:]]
+    exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
+else:
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def peak_rss_mib(argv: Sequence[str], cwd: Path = ROOT) -> float:
+    """Peak resident memory (MiB) of a fresh Python process running `argv` = [script, *args] or ["-c", code, *args]."""
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as err:
+        out = Path(tmp) / "peak_rss"
+        env = {**os.environ, "FLEXCODER_PEAK_RSS_FILE": str(out)}
+        done = subprocess.run([sys.executable, "-c", _RSS_PROBE, *argv], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=err)  # fmt: skip
+        if done.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {err.read().decode()[-2000:]}")
+        return int(out.read_text()) / 1024
+
+
+def bench_memory(trials: int = 500, trial: dict | None = None, workdir: Path | None = None) -> dict[str, float]:
+    """Peak RSS: one trial (`trial`, default FLEX-CLIP full on simulated Wikipedia 5-shot) in a fresh process, next
+    to the same process only importing flexcoder; the driver doing `grid/run.py --dry-run` on a generated space of
+    `trials` trials, next to `grid/run.py --help`."""
+    trial = trial or {"method": "flexclip", "dataset": "wikipedia", "shots": 5, "flexclip.variant": "full"}
+    run_one = ("from flexcoder import TrialConfig, run_trial; import json, sys; "
+               "run_trial(TrialConfig.from_flat(json.loads(sys.argv[1])))")  # fmt: skip
+    with _workdir(workdir) as tmp:
+        datasets = ["wikipedia", "pascal_sentence", "nuswide10k", "nuswide"]
+        shots = [0, 1, 3, 5, 7]
+        seeds = list(range(math.ceil(trials / (len(datasets) * len(shots)))))
+        space = _write_space(tmp / "dry.yaml", "bench-dry-run",
+                             f"  - {{method: flexclip, dataset: {datasets}, shots: {shots}, seed: {seeds}}}\n")
+        cells = len(datasets) * len(shots) * len(seeds)
+        return {
+            "trial_rss_mib": peak_rss_mib(["-c", run_one, json.dumps(trial)]),
+            "import_only_rss_mib": peak_rss_mib(["-c", "import flexcoder, torch"]),
+            "dry_run_trials": float(cells),
+            "driver_dry_run_rss_mib": peak_rss_mib(["grid/run.py", "--space", str(space), "--dry-run"]),
+            "driver_help_rss_mib": peak_rss_mib(["grid/run.py", "--help"]),
+        }
+
+
+# ------------------------------------------------------------------------------------------------------------ CLI
+
+
+def _format(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value != value:  # nan
+        return "nan"
+    if abs(value) >= 100 or value == int(value):
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    return f"{value:.4g}"
+
+
+def print_table(section: str, figures: dict[str, float | str]) -> None:
+    width = max(len(k) for k in figures)
+    print(f"\n== {section}")
+    for key, value in figures.items():
+        print(f"  {key:<{width}}  {_format(value)}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m grid.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes (a minute or two instead of several)")
+    p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    p.add_argument("--workdir", type=Path, default=None, help="keep the MLflow stores and caches here (default: a "
+                   "temporary folder, removed afterwards)")  # fmt: skip
+    p.add_argument("--data-root", default=None, help="feature-cache benchmark: root of a dataset in its real layout")
+    p.add_argument("--feature-dataset", default="wikipedia", help="feature-cache benchmark: dataset name")
+    p.add_argument("--feature-backbone", default="ViT-B-32/openai", help="feature-cache benchmark: open_clip backbone")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    chosen = [b.strip() for b in args.only.split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in BENCHMARKS]
+    if unknown:
+        print(f"error: unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    load = os.getloadavg()
+    print(f"[bench] {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch "
+          f"{torch.get_num_threads()} threads; quick={args.quick}")  # fmt: skip
+    workdir = args.workdir
+    if "overhead" in chosen:
+        print_table("1. grid overhead", bench_overhead(4 if args.quick else 16, workdir and workdir / "overhead"))
+    if "caches" in chosen:
+        features = (args.feature_dataset, args.feature_backbone, args.data_root) if args.data_root else None
+        datasets = ("wikipedia",) if args.quick else ("wikipedia", "pascal_sentence")
+        print_table("2. caches", bench_caches(datasets, workdir and workdir / "caches", features))
+    if "kernels" in chosen:
+        print_table("3. kernels", bench_kernels(args.quick))
+    if "memory" in chosen:
+        trial = {**SMALL_TRIAL} if args.quick else None
+        print_table("4. memory", bench_memory(40 if args.quick else 500, trial, workdir and workdir / "memory"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

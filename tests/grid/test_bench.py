@@ -1,0 +1,75 @@
+"""grid/bench.py at tiny sizes: every benchmark returns numeric figures under the expected names. Times are never
+asserted (the machine is shared); counts and agreement with the baselines are."""
+
+import math
+
+import pytest
+
+from grid.bench import (
+    SMALL_TRIAL, bench_caches, bench_coder_similarity, bench_flexclip_epoch, bench_map, bench_memory, bench_overhead,
+    main,
+)  # fmt: skip
+
+
+def _numeric(figures, keys):
+    assert set(keys) <= set(figures), set(keys) - set(figures)
+    for key in keys:
+        assert isinstance(figures[key], float) and math.isfinite(figures[key]), (key, figures[key])
+
+
+def test_map_benchmark_agrees_with_sklearn_on_the_timed_queries():
+    figures = bench_map(n=300, reference_queries=20)
+    _numeric(figures, ["map_vectorised_s", "map_sklearn_s_extrapolated", "map_speedup", "map_value",
+                       "map_abs_diff_vs_sklearn"])  # fmt: skip
+    assert figures["map_sklearn_queries_timed"] == 20.0 and 0.0 < figures["map_value"] < 1.0
+    assert figures["map_abs_diff_vs_sklearn"] < 1e-6
+
+
+def test_coder_similarity_benchmark_matches_the_per_image_loop():
+    figures = bench_coder_similarity(images=200, texts=400, dim=32, loop_images=10)
+    _numeric(figures, ["coder_features_s", "coder_loop_s_extrapolated", "coder_speedup", "coder_max_abs_diff"])
+    assert figures["coder_max_abs_diff"] < 1e-5
+
+
+def test_flexclip_epoch_benchmark_reports_both_epochs_on_wikipedia_sized_data():
+    figures = bench_flexclip_epoch(repeat=1)
+    _numeric(figures, ["flexclip_epoch_s", "linear_epoch_s", "flexclip_over_linear", "val_map_s"])
+    assert figures["epoch_train_pairs"] > 1000 and figures["epoch_steps"] >= 1
+
+
+def test_memory_benchmark_measures_a_trial_and_a_dry_run_driver(tmp_path):
+    figures = bench_memory(trials=20, trial=dict(SMALL_TRIAL), workdir=tmp_path)
+    _numeric(figures, ["trial_rss_mib", "import_only_rss_mib", "driver_dry_run_rss_mib", "driver_help_rss_mib"])
+    assert figures["dry_run_trials"] == 20.0
+    assert figures["trial_rss_mib"] > 50 and figures["driver_dry_run_rss_mib"] > 50
+
+
+def test_unknown_benchmark_name_is_an_error(capsys):
+    assert main(["--only", "kernels,speed"]) == 2
+    assert "unknown benchmark(s) speed" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_overhead_benchmark_splits_the_grid_wall_into_pieces(ray_local, tmp_path):
+    figures = bench_overhead(trials=2, workdir=tmp_path)
+    _numeric(figures, ["loop_s", "grid_s", "overhead_per_trial_s", "ratio_grid_over_loop", "mlflow_setup_s",
+                       "mlflow_parents_s", "tuner_fit_s", "steady_overhead_per_trial_s",
+                       "mlflow_child_run_s"])  # fmt: skip
+    assert figures["trials"] == 2.0
+
+
+@pytest.mark.integration
+def test_cache_rerun_reaches_no_backend_and_extracts_nothing(ray_local, tmp_path):
+    """The rerun of the CODER grid adds no text-cache entry; in process the rerun makes no backend call and spends
+    no time generating; the feature cache's rerun extracts no split."""
+    from flexcoder_testing.tiny_clip import save_tiny_local_dir
+    from flexcoder_testing.tiny_datasets import write_tiny_dataset
+
+    write_tiny_dataset("wikipedia", tmp_path / "data")
+    backbone = save_tiny_local_dir(tmp_path / "clip")
+    figures = bench_caches(("pascal_sentence",), tmp_path / "work", ("wikipedia", backbone, str(tmp_path / "data")))
+    assert figures["grid_first_new_cache_entries"] > 0 and figures["grid_rerun_new_cache_entries"] == 0.0
+    assert figures["trials_first_backend_calls"] > 0 and figures["trials_first_generation_s"] > 0
+    assert figures["trials_rerun_backend_calls"] == 0.0 and figures["trials_rerun_generation_s"] == 0.0
+    assert figures["features_first_extracted_splits"] == 2.0 and figures["features_rerun_extracted_splits"] == 0.0
+    assert figures["features_rerun_extraction_s"] == 0.0
