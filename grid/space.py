@@ -9,6 +9,7 @@ is a single trial. Every error names the key path (`studies[0].params.flexclip.l
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -94,7 +95,14 @@ class Space:
     source: str = ""
 
     def cells(self) -> list["Cell"]:
-        return [cell for i, study in enumerate(self.studies) for cell in _expand(i, study, self.data_root)]
+        """Every cell of every study. Two studies can yield the same grid point (e.g. one fixes
+        `flexclip.variant: raw_clip`, another searches loss weights on the same datasets and shots); their ids then
+        get a `studyN/` prefix, so each cell keeps its own parent run."""
+        cells = [cell for i, study in enumerate(self.studies) for cell in _expand(i, study, self.data_root)]
+        studies_of: dict[str, set[int]] = {}
+        for cell in cells:
+            studies_of.setdefault(cell.id, set()).add(cell.study_index)
+        return [dataclasses.replace(c, shared_id=True) if len(studies_of[c.id]) > 1 else c for c in cells]
 
     def num_trials(self) -> int:
         return sum(c.num_trials for c in self.cells())
@@ -112,6 +120,7 @@ class Cell:
     study: Study
     constants: Mapping[str, Any]
     grid_values: Mapping[str, Any]
+    shared_id: bool = False  # another study has a cell with the same grid point (see Space.cells)
 
     @property
     def method(self) -> str:
@@ -123,6 +132,8 @@ class Cell:
         c = self.constants
         parts = [c["method"], c["dataset"], c["backbone"], f"shots={c['shots']}", f"seed={c['seed']}"]
         parts += [f"{k}={v}" for k, v in sorted(self.grid_values.items())]
+        if self.shared_id:
+            parts.insert(0, f"study{self.study_index}")
         return "/".join(str(p) for p in parts)
 
     @property

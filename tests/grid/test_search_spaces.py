@@ -59,3 +59,9 @@ def test_bad_space_exits_2_and_names_the_key(tmp_path, capsys):
     f.write_text("name: t\nstudies:\n  - {method: flexclip, dataset: wikipedia, params: {flexclip.loss.kll: 1}}\n")
     assert main(["--space", str(f)]) == 2
     assert "studies[0].params.flexclip.loss.kll: unknown parameter" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.name)
+def test_shipped_space_cell_ids_are_unique_without_study_prefixes(path):
+    """Studies that share a grid point should differ by a grid-listed param (readable ids), not by `studyN/`."""
+    assert not [c.id for c in load_space(path).cells() if c.shared_id]

@@ -17,6 +17,16 @@ def test_cells_are_the_product_of_grid_axes_and_grid_listed_params():
     assert "flexclip/wikipedia/simulated/shots=5/seed=1/flexclip.variant=full" in {c.id for c in cells}
 
 
+def test_cells_of_two_studies_at_the_same_grid_point_get_distinct_ids():
+    fixed = {"method": "flexclip", "dataset": "wikipedia", "params": {"flexclip.variant": "raw_clip"}}
+    searched = {"method": "flexclip", "dataset": ["wikipedia", "pascal_sentence"],
+                "params": {"flexclip.loss.contrastive": {"uniform": [0, 1]}}, "search": {"trials": 2}}  # fmt: skip
+    ids = [c.id for c in parse_space({"name": "t", "studies": [fixed, searched]}).cells()]
+    assert ids == ["study0/flexclip/wikipedia/simulated/shots=0/seed=0",
+                   "study1/flexclip/wikipedia/simulated/shots=0/seed=0",
+                   "flexclip/pascal_sentence/simulated/shots=0/seed=0"]  # only the colliding point is prefixed
+
+
 def test_distributions_make_an_optuna_cell_with_the_search_budget():
     s = parse_space(space(shots=[1, 5], params={"flexclip.loss.contrastive": {"loguniform": [0.01, 10]},
                                                 "flexclip.loss.consistency": {"uniform": [0, 2]}},
