@@ -205,9 +205,16 @@ def _open_parents(tracking: GridTracking, cells: list[Cell], resume: bool) -> di
 
 
 def _textgen_configs(cells: list[Cell]) -> list:
-    """The text-generator configs CODER cells will use (a searched textgen key is built in each trial instead)."""
-    return [TrialConfig.from_flat(c.constants).coder.textgen for c in cells
-            if c.method == "coder" and not any(k.startswith("coder.textgen.") for k in c.study.searched)]  # fmt: skip
+    """The text-generator configs CODER cells will use: only the `coder` variant generates texts (the CLIP
+    baselines do not), and a searched textgen key is built in each trial instead."""
+    configs = []
+    for c in cells:
+        if c.method != "coder" or any(k.startswith("coder.textgen.") for k in c.study.searched):
+            continue
+        cfg = TrialConfig.from_flat(c.constants)
+        if cfg.coder.variant == "coder":
+            configs.append(cfg.coder.textgen)
+    return configs
 
 
 def _trainable(study: Study, tracking: GridTracking, textgen: dict):
