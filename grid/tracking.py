@@ -139,6 +139,12 @@ class GridTracking:
         metrics += [Metric("grid/trials", trials, _now_ms(), 0), Metric("grid/errors", errors, _now_ms(), 0)]
         tags = [RunTag("best_run_id", best_run_id)] if best_run_id else []
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        # The cell's Tuner is done, so a child still RUNNING is an attempt whose process died (killed, crashed) with
+        # no retry left: it could not close its own run.
+        dead = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' and attributes.status = 'RUNNING'"
+        for child in self.client.search_runs([self.experiment_id], filter_string=dead):
+            self.client.set_tag(child.info.run_id, "grid.error", "the trial's process died and no retry was left")
+            self.client.set_terminated(child.info.run_id, "FAILED")
         status = "FINISHED" if best is not None else "FAILED"
         self.client.set_terminated(run_id, status)
 
