@@ -166,17 +166,29 @@ def run_grid(space: Space, options: RunOptions) -> int:
             ray.shutdown()
 
 
+FORWARDED_ENV = ("HF_HUB_OFFLINE", "HF_HOME", "HF_HUB_CACHE", "FLEXCODER_CACHE")
+
+
 def _init_ray(address: str | None) -> bool:
     # Trials keep the driver's working directory, so relative paths in a space mean the same thing everywhere.
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     if ray.is_initialized():
         return False
-    runtime_env = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+    # Workers see what the driver was told about offline weights and caches (a cluster's nodes don't share our env).
+    forwarded = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    runtime_env = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0", **forwarded}}
     if address:
         ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env)
     else:
         ray.init(namespace=NAMESPACE, runtime_env=runtime_env, include_dashboard=False)
     return True
+
+
+def _storage_uri(storage: str, space_name: str) -> str:
+    """Where Tune keeps this space's trial state: a URI (s3://, gs://, file://) as given, a plain path made absolute
+    (Tune needs one; the driver's working directory is not the trials')."""
+    base = storage.rstrip("/") if "://" in storage else str(Path(storage).resolve())
+    return f"{base}/{space_name}"
 
 
 def _check_resources(space: Space) -> None:
@@ -252,7 +264,7 @@ def _run_config(name: str, study: Study, options: RunOptions, space_name: str) -
     metric_of = lambda trial: flat_trial_config(trial.config).get("grid.metric", "")  # noqa: E731
     return tune.RunConfig(
         name=name,
-        storage_path=str(Path(options.storage).resolve() / space_name),
+        storage_path=_storage_uri(options.storage, space_name),
         failure_config=tune.FailureConfig(max_failures=study.max_failures),
         verbose=options.verbose,
         callbacks=[TrialProgress(name, metric_of)],
