@@ -17,7 +17,6 @@ Outputs of every encoder are float32, L2-normalised, on the CPU, whatever the de
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ from typing import Any, Literal, Sequence
 
 import torch
 
-from flexcoder.runtime import resolve_device
+from flexcoder.runtime import file_sha256, resolve_device
 
 SIMULATED = "simulated"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -319,11 +318,7 @@ def _offline_message(backbone: str, what: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def _sha256_file(path: Path) -> str:

@@ -40,6 +40,7 @@ import torch
 
 from flexcoder.backbones import BackboneSpec, as_spec, backbone_identity, check_precision, load_backbone
 from flexcoder.data.items import DatasetItems, ItemSplit, read_items
+from flexcoder.runtime import file_sha256
 
 FORMAT_VERSION = 1
 CACHE_ENV = "FLEXCODER_CACHE"
@@ -168,7 +169,7 @@ class FeatureCache:
                     f.flush()
                     os.fsync(f.fileno())
                 files[name] = {"shape": list(array.shape), "dtype": str(array.dtype),
-                               "sha256": _sha256_path(tmp / name)}  # fmt: skip
+                               "sha256": file_sha256(tmp / name)}  # fmt: skip
             manifest = {"format_version": FORMAT_VERSION, "key": key, "files": files, "inputs": inputs,
                         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                         **stats}  # fmt: skip
@@ -186,14 +187,6 @@ class FeatureCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-
-
-def _sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
