@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from flexcoder_testing.processes import live_processes
 
 pytestmark = pytest.mark.integration
 
@@ -147,27 +148,10 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """{pid: (parent pid, session id, command line)} of every live process, from /proc."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        state, ppid, _pgrp, sid = stat[stat.rindex(")") + 2 :].split()[:4]
-        if state not in "ZX":
-            out[int(entry)] = (int(ppid), int(sid), cmd)
-    return out
-
-
 def _ours(sessions: set[int], marker: str) -> set[int]:
     """Processes in the sessions we started, naming our temp dir, or descending from either (the job driver runs in
     a session of its own under the head's job supervisor)."""
-    procs = _processes()
+    procs = live_processes()
     ours = {pid for pid, (_, sid, cmd) in procs.items() if sid in sessions or marker in cmd}
     while True:
         more = {pid for pid, (ppid, _, _) in procs.items() if ppid in ours} - ours

@@ -10,12 +10,12 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from grid.run import main
+from flexcoder_testing.processes import live_processes
 
 pytestmark = pytest.mark.integration
 
@@ -175,21 +175,11 @@ def _epochs_logged(client: MlflowClient, run_id: str) -> int:
 
 def _descendants_named(prefix: str) -> list[int]:
     """Live descendants of this process whose command line starts with `prefix` (Ray titles a worker process
-    `ray::<ActorClass>`), read from /proc."""
-    parent_of, cmd_of = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
-        if state not in "ZX":
-            parent_of[int(entry)], cmd_of[int(entry)] = int(ppid), cmd
+    `ray::<ActorClass>`)."""
+    procs = live_processes()
+    parent_of = {pid: ppid for pid, (ppid, _sid, _cmd) in procs.items()}
     ours, frontier = set(), {os.getpid()}
     while frontier:
         frontier = {pid for pid, ppid in parent_of.items() if ppid in frontier} - ours
         ours |= frontier
-    return sorted(pid for pid in ours if cmd_of[pid].startswith(prefix))
+    return sorted(pid for pid in ours if procs[pid][2].startswith(prefix))
