@@ -9,21 +9,23 @@ Tuners are restored from their storage folder, so finished trials never run twic
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import ray
 from ray import tune
 
+from flexcoder import TrialConfig
 from flexcoder.backbones import BackboneError, check_backbone_available
 from flexcoder.data import check_data_available, get_dataset
 from flexcoder.features import FeatureReport, cache_dir_for, ensure_features
 from grid.search import make_searcher
 from grid.space import Cell, Space, Study
-from flexcoder import TrialConfig
 from grid.textgen_actor import start_grid_textgen, stop_textgen_actor
 from grid.tracking import GridTracking, check_reachable, normalise_uri
 from grid.trials import flat_trial_config, grid_trial
@@ -130,6 +132,12 @@ def prepare_features(space: Space) -> list[FeatureReport]:
 
 def run_grid(space: Space, options: RunOptions) -> int:
     """Run every cell; returns 0 when every trial finished, 1 otherwise."""
+    if options.verbose == 0:
+        # Tune's new output engine prints its experiment box and a TensorBoard hint even at verbose=0; the classic
+        # reporter is silent there, which leaves our one line per trial. Tune's and Optuna's INFO chatter likewise.
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        logging.getLogger("ray.tune").setLevel(logging.WARNING)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     preflight(space)
     check_reachable(normalise_uri(options.mlflow_uri))
     started_ray = _init_ray(options.address)
