@@ -50,7 +50,8 @@ _AXES = ("method", "dataset", "shots", "seed", "data_root")  # what a cell is in
 _SEARCHED = "searched"
 _NOT_USED = "—"
 # A variant that ignores the rest of its method's section: those keys show as "—" instead of their defaults.
-_IGNORES_SECTION = {("flexclip.variant", "raw_clip"): "flexclip.", ("coder.variant", "clip_prompt"): "coder."}
+_IGNORES_SECTION = {("flexclip.variant", "raw_clip"): "flexclip.", ("coder.variant", "clip_prompt"): "coder.",
+                    ("coder.variant", "tip_adapter"): "coder."}  # fmt: skip
 _METRIC_LABELS = {"test/map_i2t": "image→text", "test/map_t2i": "text→image", "test/map_avg": "average"}
 
 
