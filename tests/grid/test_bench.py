@@ -7,7 +7,7 @@ import pytest
 
 from grid.bench import (
     SMALL_TRIAL, bench_caches, bench_coder_similarity, bench_flexclip_epoch, bench_map, bench_memory, bench_overhead,
-    main,
+    bench_packing, main,
 )  # fmt: skip
 
 
@@ -73,3 +73,10 @@ def test_cache_rerun_reaches_no_backend_and_extracts_nothing(ray_local, tmp_path
     assert figures["trials_rerun_backend_calls"] == 0.0 and figures["trials_rerun_generation_s"] == 0.0
     assert figures["features_first_extracted_splits"] == 2.0 and figures["features_rerun_extracted_splits"] == 0.0
     assert figures["features_rerun_extraction_s"] == 0.0
+
+
+def test_packing_reports_both_ways_of_training_k_settings():
+    figures = bench_packing(k=2, epochs=1)
+    _numeric(figures, ["separate_s", "packed_s", "separate_trainings_per_s", "packed_trainings_per_s",
+                       "packed_speedup"])  # fmt: skip
+    assert figures["packing_k"] == 2.0
