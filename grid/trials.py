@@ -6,6 +6,7 @@ plus the grid keys (`grid.cell`, `grid.parent_run_id`, `grid.metric`). In a grid
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Mapping
 
 import ray
@@ -57,6 +58,8 @@ def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, textgen: Mappi
     if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
         tune.report({**run.finished_metrics, "mlflow_run_id": run.run_id})
         return
+    # Where this attempt ran: on a cluster, the first thing to check when one node's trials fail or crawl.
+    run.set_tags({"grid.node": ray.get_runtime_context().get_node_id(), "grid.host": socket.gethostname()})
     logger = TuneMlflowLogger(run, metric)
     try:
         name = actor_name(cfg.coder.textgen)

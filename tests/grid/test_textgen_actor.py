@@ -1,6 +1,7 @@
 """The grid's shared text generator: one named detached actor, reached by picklable clients from any task."""
 
 import pickle
+import time
 
 import pytest
 
@@ -58,10 +59,24 @@ def test_actor_survives_a_failing_trial(client):
 
 
 def test_client_recreates_a_dead_actor(client):
-    client.info()
-    ray.kill(ray.get_actor("flexcoder-textgen", namespace=NS), no_restart=True)
+    old_pid = client.info()["pid"]
+    handle = ray.get_actor("flexcoder-textgen", namespace=NS)
+    ray.kill(handle, no_restart=True)
+    _wait_until_dead(handle)  # ray.kill is asynchronous: a call made right after it may still reach the old actor
     out = client.generate([build_request("ana", ("dog",))])
-    assert "wolf" in out[0] and client.info()["calls"] == 1  # a fresh instance answered
+    info = client.info()
+    assert "wolf" in out[0] and info["pid"] != old_pid and info["calls"] == 1  # a fresh instance answered
+
+
+def _wait_until_dead(handle, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get(handle.info.remote(), timeout=10)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the killed actor still answers after {timeout}s")
 
 
 def test_stop_reports_whether_an_actor_was_there(local_ray):
