@@ -11,6 +11,9 @@ Prints measured figures; nothing asserts a time. Each benchmark compares against
    project's code vs a per-image loop), one FLEX-CLIP stage-2 epoch vs a plain nn.Linear projector epoch. A
    baseline too slow to run in full is timed on a subsample and extrapolated; its figure name says so.
 4. memory: peak RSS of one trial in a fresh process and of the driver doing a 500-trial `--dry-run`.
+5. packing: K loss-weight settings of one FLEX-CLIP cell, (a) whole trials, one fresh process per trial vs one
+   process running all K (the stage-1 memo, `flexcoder.flexclip.stage1`, trains CoFeG once), and (b) stage 2
+   alone, K separate trainings vs one packed (vmapped) training.
 """
 
 from __future__ import annotations
@@ -485,6 +488,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # -------------------------------------------------------------------------------------------------------- 5 packing
 
 
+def _loss_settings(k: int) -> list[dict[str, float]]:
+    """K distinct loss-weight settings, as an Optuna search over `flexclip.loss.*` would propose."""
+    return [{"classification": 0.5 + i / k, "consistency": 1.0, "contrastive": 2.0 - i / k} for i in range(k)]
+
+
+def bench_cell_trials(k: int = 8, epochs: int = 10, dataset: str = "wikipedia", shots: int = 5) -> dict[str, float]:
+    """K full FLEX-CLIP trials of one cell (same data, shots, seed; K loss-weight settings), each in a fresh Python
+    process (what a grid without process reuse pays: start-up, imports, the world, stage 1 every time) vs all K in
+    one process in turn (the grid's reused trial actors: stage 1 once, from the memo after). Both sequential."""
+    trials = [{"method": "flexclip", "dataset": dataset, "shots": shots, "seed": 0, "device": "cpu",
+               "flexclip.projector.epochs": epochs, **{f"flexclip.loss.{n}": v for n, v in w.items()}}
+              for w in _loss_settings(k)]  # fmt: skip
+    code = ("import json, sys; from flexcoder import TrialConfig, run_trial; "
+            "[print(json.dumps(run_trial(TrialConfig.from_flat(t)))) for t in json.loads(sys.argv[1])]")  # fmt: skip
+
+    def processes(batches: list[list[dict]]) -> list[dict]:
+        out = []
+        for batch in batches:
+            done = subprocess.run([sys.executable, "-c", code, json.dumps(batch)], cwd=ROOT, capture_output=True,
+                                  text=True, check=True)  # fmt: skip
+            out += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        return out
+
+    start = time.perf_counter()
+    apart = processes([[t] for t in trials])
+    apart_s = time.perf_counter() - start
+    start = time.perf_counter()
+    together = processes([trials])
+    together_s = time.perf_counter() - start
+    same = all(a[m] == b[m] for a, b in zip(apart, together) for m in a if m.startswith(("val/", "test/")))
+    return {
+        "cell_trials_k": float(k),
+        "process_per_trial_s": apart_s,
+        "one_process_s": together_s,
+        "process_per_trial_trials_per_s": k / apart_s,
+        "one_process_trials_per_s": k / together_s,
+        "one_process_speedup": apart_s / together_s,
+        "stage1_memo_hits": sum(t["stage1_memo_hit"] for t in together),
+        "stage1_s_per_miss": sum(t["time/stage1_s"] for t in apart) / k,
+        "same_metrics": "yes" if same else "NO",
+    }
+
+
 def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
     """Stage-2 training of K loss-weight settings on simulated Wikipedia 5-shot pairs: one packed (vmapped) training
     vs K separate `train_projection` calls, in this process (so neither pays process start-up; the packed gain is
@@ -501,7 +547,7 @@ def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
     device = torch.device("cpu")
     shots = task.train.labels[:, list(task.target_classes)].any(1)
     tiny_val = task.val.subset(torch.arange(8))
-    settings = [LossWeights(classification=0.5 + i / k, contrastive=2.0 - i / k) for i in range(k)]
+    settings = [LossWeights(**w) for w in _loss_settings(k)]
     args = (task.spec.num_classes, task.spec.multilabel, cfg)
 
     def separate() -> None:
@@ -547,7 +593,9 @@ def main(argv: list[str] | None = None) -> int:
         trial = {**SMALL_TRIAL} if args.quick else None
         print_table("4. memory", bench_memory(40 if args.quick else 500, trial, workdir and workdir / "memory"))
     if "packing" in chosen:
-        print_table("5. packing", bench_packing(4 if args.quick else 8, 2 if args.quick else 10))
+        k, epochs = (3, 2) if args.quick else (8, 10)
+        print_table("5a. packing: whole trials of one cell", bench_cell_trials(k, epochs))
+        print_table("5b. packing: stage 2 alone", bench_packing(k, epochs))
     return 0
 
 

@@ -18,6 +18,7 @@ from flexcoder.data import FeatureSet, retrieval_task
 from flexcoder.flexclip.attributes import class_attributes
 from flexcoder.flexclip.generation import generate_pseudo_pairs, pseudo_count, train_cofeg
 from flexcoder.flexclip.projection import evaluate, train_projection
+from flexcoder.flexclip.stage1 import stage1_pseudo_pairs
 from flexcoder.methods import TrialContext
 from flexcoder.metrics import cross_modal_map
 from flexcoder.runtime import resolve_device, seed_everything
@@ -28,8 +29,14 @@ def _prefixed(split: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
-    """One FLEX-CLIP trial; returns val/test map_{i2t,t2i,avg} of the final model and time/train_s (seconds spent
-    in stages 1 and 2, excluding data loading and the final evaluation)."""
+    """One FLEX-CLIP trial; returns val/test map_{i2t,t2i,avg} of the final model, time/train_s (seconds spent in
+    stages 1 and 2 in this trial, excluding data loading and the final evaluation), and for generating variants
+    time/stage1_s (what stage 1 cost when it ran) and stage1_memo_hit (1 when this trial took stage 1's pseudo
+    pairs from the process's memo, `flexclip.stage1`).
+
+    Each stage starts from `seed_everything(cfg.seed)` (our choice), so stage 2 draws the same batches and initial
+    weights whether stage 1 ran here, came from the memo, or is skipped (no_generation).
+    """
     fc = cfg.flexclip
     gen = seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
@@ -44,13 +51,22 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     start = time.perf_counter()
     train = task.train
     shots = train.labels[:, list(task.target_classes)].any(1)  # the real target-class pairs (K per class)
+    stage1 = {}
     if fc.generates:
-        attributes = class_attributes(task.encode_text, task.spec.classes, fc.generator.templates)
-        cofeg = train_cofeg(train, attributes, fc.generator, gen, device, ctx.logger)
-        per_class = pseudo_count(fc.generator, train.labels, task.source_classes)
-        pseudo = generate_pseudo_pairs(cofeg, attributes, task.target_classes, per_class, gen, device)
-        train = FeatureSet.concat([train, pseudo])
-        shots = torch.cat([shots, torch.zeros(len(pseudo), dtype=torch.bool)])
+
+        def build(logger) -> FeatureSet:
+            attributes = class_attributes(task.encode_text, task.spec.classes, fc.generator.templates)
+            cofeg = train_cofeg(task.train, attributes, fc.generator, gen, device, logger)
+            per_class = pseudo_count(fc.generator, task.train.labels, task.source_classes)
+            return generate_pseudo_pairs(cofeg, attributes, task.target_classes, per_class, gen, device)
+
+        key = (cfg.dataset, cfg.backbone, cfg.data_root, cfg.precision, cfg.feature_cache, cfg.shots, cfg.seed,
+               str(device), fc.generator)  # fmt: skip
+        result = stage1_pseudo_pairs(key, build, ctx.logger)
+        train = FeatureSet.concat([train, result.pseudo])
+        shots = torch.cat([shots, torch.zeros(len(result.pseudo), dtype=torch.bool)])
+        stage1 = {"time/stage1_s": result.seconds, "stage1_memo_hit": float(result.memo_hit)}
+        gen = seed_everything(cfg.seed)
     model = train_projection(
         train, task.val, task.spec.num_classes, task.spec.multilabel, fc.projector, fc.loss, fc.gated, gen, device,
         ctx.logger, shots,
@@ -58,4 +74,4 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     train_s = time.perf_counter() - start
     val = evaluate(model, task.val, device)
     test = evaluate(model, task.test, device)
-    return {**_prefixed("val", val), **_prefixed("test", test), "time/train_s": train_s}
+    return {**_prefixed("val", val), **_prefixed("test", test), "time/train_s": train_s, **stage1}

@@ -7,7 +7,7 @@ import pytest
 
 from grid.bench import (
     SMALL_TRIAL, bench_caches, bench_coder_similarity, bench_flexclip_epoch, bench_map, bench_memory, bench_overhead,
-    bench_packing, main,
+    bench_cell_trials, bench_packing, main,
 )  # fmt: skip
 
 
@@ -80,3 +80,10 @@ def test_packing_reports_both_ways_of_training_k_settings():
     _numeric(figures, ["separate_s", "packed_s", "separate_trainings_per_s", "packed_trainings_per_s",
                        "packed_speedup"])  # fmt: skip
     assert figures["packing_k"] == 2.0
+
+
+def test_cell_trials_in_one_process_reuse_stage1_and_measure_the_same():
+    figures = bench_cell_trials(k=2, epochs=1, dataset="pascal_sentence")
+    _numeric(figures, ["process_per_trial_s", "one_process_s", "one_process_speedup", "stage1_s_per_miss"])
+    assert figures["stage1_memo_hits"] == 1.0  # the second trial of the cell took the first one's pseudo pairs
+    assert figures["same_metrics"] == "yes"
