@@ -358,7 +358,7 @@ def bench_flexclip_epoch(repeat: int = 3) -> dict[str, float]:
     def linear_epoch() -> None:
         dim = train.image.shape[1]
         image_proj, text_proj = torch.nn.Linear(dim, dim), torch.nn.Linear(dim, dim)
-        opt = torch.optim.Adam([*image_proj.parameters(), *text_proj.parameters()], lr=cfg.lr)
+        opt = torch.optim.Adam([*image_proj.parameters(), *text_proj.parameters()], lr=cfg.learning_rate(with_shots=False))
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
         for i in range(steps):
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]

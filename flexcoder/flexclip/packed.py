@@ -60,7 +60,8 @@ def train_projection_packed(
         return w_k[0] * terms["cls"] + w_k[1] * terms["mc"] + w_k[2] * terms["con"]
 
     loss_of_all = vmap(loss_of_one, in_dims=(0, 0, 0, None, None, None, None))
-    opt = torch.optim.Adam(list(params.values()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.learning_rate(with_shots=shots is not None and bool(shots.any()))
+    opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=cfg.weight_decay)
     image, text, labels = train.image.float().to(device), train.text.float().to(device), train.labels.to(device)
     for _ in range(cfg.epochs):
         for idx in epoch_batches(len(train), shots, cfg.batch_size, cfg.shot_share, cfg.max_steps_per_epoch, gen):

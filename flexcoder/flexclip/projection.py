@@ -71,14 +71,15 @@ def train_projection(
     logger: MetricLogger | None = None,
     shots: torch.Tensor | None = None,
 ) -> CommonSpace:
-    """Train a fresh CommonSpace; logs train/loss_{total,cls,mc,con} and val/map_avg at step = epoch.
+    """Train a fresh CommonSpace; logs train/loss_{total,cls,mc,con}, train/lr and val/map_avg at step = epoch.
 
     `shots` marks the real target-class pairs in `train`; `cfg.shot_share` of every batch is drawn from them (with
     replacement), the rest from a shuffled pass over the other pairs.
     """
     dim = train.image.shape[1]
     model = CommonSpace(dim, cfg.hidden, num_classes, gated=gated, gate_bias=cfg.gate_bias).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr = cfg.learning_rate(with_shots=shots is not None and bool(shots.any()))
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     image, text, labels = train.image.float().to(device), train.text.float().to(device), train.labels.to(device)
     w = asdict(weights)
     weight_of = {"cls": w["classification"], "mc": w["consistency"], "con": w["contrastive"]}
@@ -99,6 +100,7 @@ def train_projection(
             for k, v in terms.items():
                 sums[k] += v.item()
         metrics = {f"train/loss_{k}": v / len(batches) for k, v in sums.items()}
+        metrics["train/lr"] = lr
         metrics["val/map_avg"] = evaluate(model, val, device)["map_avg"]
         if logger is not None:
             logger.log_metrics(metrics, step=epoch)

@@ -130,3 +130,16 @@ def test_real_target_shots_raise_map_over_zero_shot(measured_table):
     3 of 4 datasets and by more than 0.01 mAP on average."""
     gains = [measured_table[ds, "full5"] - measured_table[ds, "full0"] for ds in DATASETS]
     assert sum(g > 0 for g in gains) >= 3 and sum(gains) / len(gains) > 0.01, _report(measured_table)
+
+
+@pytest.mark.parametrize("shots, lr, expected", [(0, None, 1e-4), (5, None, 1e-3), (0, 3e-4, 3e-4), (5, 3e-4, 3e-4)])
+def test_stage2_learning_rate_defaults_by_shots_and_an_explicit_one_wins(shots, lr, expected):
+    logger = MemoryLogger()
+    extra = {} if lr is None else {"flexclip.projector.lr": lr}
+    run_trial(_cfg("no_generation", shots=shots, **SMALL, **extra), TrialContext(logger=logger))
+    assert logger.series("train/lr") == [expected] * 3
+
+
+def test_config_rejects_a_non_positive_learning_rate():
+    with pytest.raises(ConfigError, match="lr"):
+        _cfg("full", **{"flexclip.projector.lr": 0.0})
