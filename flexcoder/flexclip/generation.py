@@ -45,7 +45,7 @@ def train_cofeg(
 ) -> CoFeG:
     """Train a fresh CoFeG on `data` (real pairs) conditioned on `attributes` [C, D]; logs gen/* per epoch."""
     dim, cond_dim = data.image.shape[1], attributes.shape[1]
-    model = CoFeG(dim, cond_dim, cfg.hidden, cfg.latent_dim).to(device)
+    model = CoFeG(dim, cond_dim, cfg.hidden, cfg.latent_dim, cfg.residual).to(device)
     betas = (cfg.beta1, cfg.beta2)
     opt_vae = torch.optim.Adam(model.vae_parameters(), lr=cfg.lr, betas=betas)
     opt_d = torch.optim.Adam(model.critic_parameters(), lr=cfg.lr, betas=betas)

@@ -36,14 +36,25 @@ class ConditionalEncoder(nn.Module):
 
 class ConditionalGenerator(nn.Module):
     """G_m(z, a) -> x_hat, L2-normalised (our choice: CLIP features live on the unit sphere, and the critic should
-    not be able to tell real from fake by the norm alone)."""
+    not be able to tell real from fake by the norm alone).
 
-    def __init__(self, latent: int, cond_dim: int, hidden: int, dim: int):
+    Plain (the paper's form, Sec. III-D): x_hat = normalise(MLP([z; a])). Residual (`residual=True`, our choice,
+    GeneratorConfig.residual says why): x_hat = normalise(a + MLP([z; a])), so an unseen class's sample starts at
+    its own attribute embedding and the MLP adds the modality shift and the spread it learned on seen classes.
+    Needs cond_dim == dim (a is a CLIP text feature, as are the features generated).
+    """
+
+    def __init__(self, latent: int, cond_dim: int, hidden: int, dim: int, residual: bool = False):
         super().__init__()
+        if residual and cond_dim != dim:
+            raise ValueError(f"a residual generator needs the condition's width ({cond_dim}) to equal the "
+                             f"feature width ({dim})")  # fmt: skip
+        self.residual = residual
         self.net = nn.Sequential(nn.Linear(latent + cond_dim, hidden), _leaky(), nn.Linear(hidden, dim))
 
     def forward(self, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.net(torch.cat([z, a], -1)), dim=-1)
+        out = self.net(torch.cat([z, a], -1))
+        return F.normalize(a + out if self.residual else out, dim=-1)
 
 
 class ConditionalCritic(nn.Module):
@@ -60,11 +71,13 @@ class ConditionalCritic(nn.Module):
 class CoFeG(nn.Module):
     """Both modalities' encoders, generators and critics, keyed by modality name."""
 
-    def __init__(self, dim: int, cond_dim: int, hidden: int, latent: int):
+    def __init__(self, dim: int, cond_dim: int, hidden: int, latent: int, residual: bool = False):
         super().__init__()
         self.latent = latent
         self.encoders = nn.ModuleDict({m: ConditionalEncoder(dim, cond_dim, hidden, latent) for m in MODALITIES})
-        self.generators = nn.ModuleDict({m: ConditionalGenerator(latent, cond_dim, hidden, dim) for m in MODALITIES})
+        self.generators = nn.ModuleDict(
+            {m: ConditionalGenerator(latent, cond_dim, hidden, dim, residual) for m in MODALITIES}
+        )
         self.critics = nn.ModuleDict({m: ConditionalCritic(dim, cond_dim, hidden) for m in MODALITIES})
 
     def vae_parameters(self) -> list[nn.Parameter]:
