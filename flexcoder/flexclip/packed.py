@@ -20,7 +20,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from flexcoder.data import FeatureSet
 from flexcoder.flexclip import losses
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
-from flexcoder.flexclip.projection import epoch_batches
+from flexcoder.flexclip.projection import epoch_batches, stage2_lr
 from flexcoder.flexclip.projector import CommonSpace
 
 
@@ -60,8 +60,7 @@ def train_projection_packed(
         return w_k[0] * terms["cls"] + w_k[1] * terms["mc"] + w_k[2] * terms["con"]
 
     loss_of_all = vmap(loss_of_one, in_dims=(0, 0, 0, None, None, None, None))
-    lr = cfg.learning_rate(with_shots=shots is not None and bool(shots.any()))
-    opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(list(params.values()), lr=stage2_lr(cfg, shots), weight_decay=cfg.weight_decay)
     image, text, labels = train.image.float().to(device), train.text.float().to(device), train.labels.to(device)
     for _ in range(cfg.epochs):
         for idx in epoch_batches(len(train), shots, cfg.batch_size, cfg.shot_share, cfg.max_steps_per_epoch, gen):

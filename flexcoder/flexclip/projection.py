@@ -58,6 +58,11 @@ def epoch_batches(
     return batches
 
 
+def stage2_lr(cfg: ProjectorConfig, shots: torch.Tensor | None) -> float:
+    """The Adam rate for a training whose real target pairs are marked in `shots` (ProjectorConfig.lr)."""
+    return cfg.learning_rate(with_shots=shots is not None and bool(shots.any()))
+
+
 def train_projection(
     train: FeatureSet,
     val: FeatureSet,
@@ -78,7 +83,7 @@ def train_projection(
     """
     dim = train.image.shape[1]
     model = CommonSpace(dim, cfg.hidden, num_classes, gated=gated, gate_bias=cfg.gate_bias).to(device)
-    lr = cfg.learning_rate(with_shots=shots is not None and bool(shots.any()))
+    lr = stage2_lr(cfg, shots)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     image, text, labels = train.image.float().to(device), train.text.float().to(device), train.labels.to(device)
     w = asdict(weights)

@@ -5,7 +5,7 @@ generator config, and on nothing that an Optuna search over `flexclip.loss.*` or
 the `full` and `no_gate` variants of one grid point share it too. The grid reuses trial processes
 (`reuse_actors`), so every trial after the first at such a point takes the pseudo pairs from this memo instead of
 training CoFeG again: about half of a FLEX-CLIP trial's time on the simulated data (`python -m grid.bench --only
-packing`). Our construction; the paper trains once per experiment anyway.
+packing`). Our construction: the paper does not discuss how its experiments were run.
 
 A hit replays the stage-1 loss history to the trial's logger at the same steps, so every trial's MLflow run
 shows the generator's curves. The result is identical to a miss because `flexclip.method` re-seeds before stage 2
