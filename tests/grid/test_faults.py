@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -90,18 +91,23 @@ class Killer(threading.Thread):
 
 @pytest.fixture(scope="module")
 def killed_grid(ray_local, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("faults")
-    (tmp / "space.yaml").write_text(KILL_SPACE)
+    code, killer, runs = _run_while_killing(tmp_path_factory.mktemp("faults"), KILL_SPACE, "faults", textgen=True)
+    return code, killer.killed, runs
+
+
+def _run_while_killing(tmp: Path, space: str, experiment: str, textgen: bool) -> tuple[int, Killer, list]:
+    """Run the grid `space` (one trial at a time) while a Killer SIGKILLs its victims; (exit code, killer, runs)."""
+    (tmp / "space.yaml").write_text(space)
     uri = f"sqlite:///{tmp}/mlflow.db"
-    killer = Killer(uri, "faults", textgen=True)
+    killer = Killer(uri, experiment, textgen=textgen)
     killer.start()
     code = main(["--space", str(tmp / "space.yaml"), "--mlflow-uri", uri, "--storage", str(tmp / "rr"),
                  "--max-concurrent", "1"])  # fmt: skip
     killer.join(timeout=10)
     assert killer.error is None and killer.killed, killer.error
     client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("faults").experiment_id], max_results=1000)
-    return code, killer.killed, runs
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id], max_results=1000)
+    return code, killer, runs
 
 
 def test_a_killed_trial_worker_is_retried_and_the_grid_finishes(killed_grid):
@@ -139,18 +145,9 @@ def test_a_killed_textgen_actor_is_recreated_for_the_next_coder_trial(killed_gri
 def test_failed_trials_are_retried_then_failed_while_the_rest_finishes(ray_local, tmp_path, capsys):
     """A trial that keeps raising, and a trial killed with no retry left: both FAILED (attempts counted), the cell
     beside them finishes, the grid exits 1, and no run is left RUNNING."""
-    (tmp_path / "space.yaml").write_text(FAIL_SPACE)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    killer = Killer(uri, "failing", textgen=False)
-    killer.start()
-    code = main(["--space", str(tmp_path / "space.yaml"), "--mlflow-uri", uri, "--storage", str(tmp_path / "rr"),
-                 "--max-concurrent", "1"])  # fmt: skip
-    killer.join(timeout=10)
-    assert killer.error is None and killer.killed, killer.error
+    code, killer, runs = _run_while_killing(tmp_path, FAIL_SPACE, "failing", textgen=False)
     assert code == 1
     assert "2 trial(s) failed after retries" in capsys.readouterr().err
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("failing").experiment_id])
     assert len(runs) == 6  # one parent and one child per cell: retries added no run
     children = {r.data.tags["grid.cell"]: r for r in runs if r.data.tags.get("grid.role") == "trial"}
     parents = {r.data.tags["grid.cell"]: r for r in runs if r.data.tags.get("grid.role") == "cell"}
