@@ -339,7 +339,7 @@ def bench_flexclip_epoch(repeat: int = 3) -> dict[str, float]:
     same optimiser, same validation. Best of `repeat`."""
     from dataclasses import replace
 
-    from flexcoder.data import retrieval_task
+    from flexcoder.data.tasks import retrieval_task
     from flexcoder.flexclip.config import LossWeights, ProjectorConfig
     from flexcoder.flexclip.losses import info_nce
     from flexcoder.flexclip.projection import train_projection
@@ -537,7 +537,7 @@ def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
     the batching alone). The separate calls validate on 8 pairs, so their per-epoch validation costs ~nothing."""
     from dataclasses import replace
 
-    from flexcoder.data import retrieval_task
+    from flexcoder.data.tasks import retrieval_task
     from flexcoder.flexclip.config import LossWeights, ProjectorConfig
     from flexcoder.flexclip.packed import train_projection_packed
     from flexcoder.flexclip.projection import train_projection

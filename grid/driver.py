@@ -22,7 +22,8 @@ from ray import tune
 
 from flexcoder import TrialConfig
 from flexcoder.backbones import BackboneError, check_backbone_available
-from flexcoder.data import check_data_available, get_dataset
+from flexcoder.data.items import check_data_available
+from flexcoder.data.registry import get_dataset
 from flexcoder.features import FeatureReport, cache_dir_for, ensure_features
 from grid.search import make_searcher
 from grid.space import Cell, Space, Study

@@ -34,7 +34,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID  # noqa: E402
 
 from flexcoder import ConfigError, TrialConfig  # noqa: E402
-from flexcoder.data import get_dataset  # noqa: E402
+from flexcoder.data.registry import get_dataset  # noqa: E402
 from grid.tracking import default_tracking_uri, normalise_uri  # noqa: E402
 
 SIMULATED_HEADER = "SIMULATED DATA — not the papers' numbers"

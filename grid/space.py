@@ -21,7 +21,7 @@ import yaml
 
 from flexcoder import ConfigError, TrialConfig, list_methods, method_info
 from flexcoder.config import leaf_paths
-from flexcoder.data import get_dataset, list_datasets
+from flexcoder.data.registry import get_dataset, list_datasets
 
 
 class SpaceError(ValueError):

@@ -23,7 +23,7 @@ from flexcoder.coder.representation import (
     candidate_pairs, coder_features, heuristic_scores, ovo_mean_similarity, rerank,
 )  # fmt: skip
 from flexcoder.config import TrialConfig
-from flexcoder.data import classification_task
+from flexcoder.data.tasks import classification_task
 from flexcoder.methods import TrialContext
 from flexcoder.metrics import top_k_accuracy
 

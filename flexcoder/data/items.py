@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flexcoder.data.registry import DatasetSpec
+
 
 @dataclass(frozen=True)
 class ItemSplit:
@@ -87,3 +89,17 @@ def read_items(name: str, data_root: str | Path) -> DatasetItems:
     from flexcoder.data.formats import read_dataset  # the adapters import PIL-free stdlib parsers only
 
     return read_dataset(name, Path(data_root).expanduser())
+
+
+def check_data_available(spec: DatasetSpec, data_root: str | None) -> Path:
+    """The dataset's folder under `data_root`, after reading its list files through the dataset's adapter
+    (`flexcoder.data.formats`): a missing or malformed file raises FileNotFoundError / ValueError naming the file
+    and the expected layout, before anything starts."""
+    if data_root is None:
+        layout = "\n".join(f"  <data_root>/{spec.name}/{item}" for item in spec.layout)
+        raise FileNotFoundError(
+            f"dataset {spec.name!r} with a real backbone needs real data: set data_root (YAML `data_root:` or "
+            f"--data-root). Expected layout:\n{layout}"
+        )
+    read_items(spec.name, data_root)
+    return Path(data_root).expanduser() / spec.name

@@ -14,7 +14,7 @@ import time
 import torch
 
 from flexcoder.config import TrialConfig
-from flexcoder.data import FeatureSet, retrieval_task
+from flexcoder.data.tasks import FeatureSet, retrieval_task
 from flexcoder.flexclip.attributes import class_attributes
 from flexcoder.flexclip.generation import generate_pseudo_pairs, pseudo_count, train_cofeg
 from flexcoder.flexclip.projection import evaluate, train_projection

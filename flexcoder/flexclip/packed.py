@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from flexcoder.data import FeatureSet
+from flexcoder.data.tasks import FeatureSet
 from flexcoder.flexclip import losses
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
 from flexcoder.flexclip.projection import epoch_batches, stage2_lr

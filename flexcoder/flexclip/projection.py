@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 import torch
 
-from flexcoder.data import FeatureSet
+from flexcoder.data.tasks import FeatureSet
 from flexcoder.flexclip import losses
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
 from flexcoder.flexclip.projector import CommonSpace

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from flexcoder.backbones import BackboneError, load_backbone
-from flexcoder.data import classification_task, get_dataset, load_features, retrieval_task
+from flexcoder.data.registry import get_dataset
+from flexcoder.data.tasks import classification_task, load_features, retrieval_task
 from flexcoder.data.items import read_items
 from flexcoder.features import (CACHE_ENV, FORMAT_VERSION, MANIFEST, FeatureCacheWarning, cache_dir_for,
                                 ensure_features, feature_key, split_features)  # fmt: skip

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from flexcoder_testing.tiny_datasets import CUB_CLASSES, COOP_SPLIT_CLASSES, FOLDER_TREE_CLASSES, write_tiny_dataset
 
-from flexcoder.data import get_dataset, source_target_split
+from flexcoder.data.registry import get_dataset
+from flexcoder.data.tasks import source_target_split
 from flexcoder.data.formats import READERS, read_dataset
 from flexcoder.data.halves import class_halves
 from flexcoder.data.items import read_items

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from flexcoder.data import (classification_task, get_dataset, list_datasets, load_features, retrieval_task,
-                            sample_shots, source_target_split)  # fmt: skip
+from flexcoder.data.registry import get_dataset, list_datasets
+from flexcoder.data.tasks import (classification_task, load_features, retrieval_task, sample_shots,
+                                  source_target_split)  # fmt: skip
 from flexcoder.data.simulated import SimulatedClip, knowledge, tokens
 
 RETRIEVAL = ["nuswide10k", "pascal_sentence", "wikipedia"]  # nuswide is exercised by the integration tests

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flexcoder.data import FeatureSet, retrieval_task
+from flexcoder.data.tasks import FeatureSet, retrieval_task
 from flexcoder.flexclip.attributes import class_attributes, item_conditions
 from flexcoder.flexclip.config import GeneratorConfig
 from flexcoder.flexclip.generation import generate_pseudo_pairs, pseudo_count, train_cofeg

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from flexcoder import ConfigError, MemoryLogger, TrialConfig, TrialContext, run_trial
-from flexcoder.data import retrieval_task
+from flexcoder.data.tasks import retrieval_task
 from flexcoder.metrics import cross_modal_map
 
 FINAL_KEYS = {"val/map_i2t", "val/map_t2i", "val/map_avg", "test/map_i2t", "test/map_t2i", "test/map_avg",

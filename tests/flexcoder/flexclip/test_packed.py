@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from flexcoder.data import FeatureSet
+from flexcoder.data.tasks import FeatureSet
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
 from flexcoder.flexclip.packed import train_projection_packed
 from flexcoder.flexclip.projection import train_projection

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from flexcoder.data import FeatureSet
+from flexcoder.data.tasks import FeatureSet
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
 from flexcoder.flexclip.projection import epoch_batches, train_projection
 from flexcoder.flexclip.projector import CommonSpace, GateResidual, Projector
