@@ -3,7 +3,8 @@
 Prints measured figures; nothing asserts a time. Each benchmark compares against a simple baseline in the same run:
 1. overhead: N small trials (CODER's CLIP prompt ensemble on simulated Wikipedia, ~0.03 s of work each) as a plain
    loop calling `flexcoder.run_trial` vs the same cells through `grid.run.main` into a temporary SQLite MLflow store,
-   with the grid's wall time split into its pieces (Ray start, MLflow set-up, parents, Tuner, shutdown).
+   with the grid's wall time split into the driver's phases as it reports them (Ray start, MLflow set-up, text
+   generator, Tuner, summary, shutdown; parent runs open inside the Tuner, as their cells start).
 2. caches: a CODER grid run twice against one text cache (new cache entries and backend calls on the rerun), the
    same trials in process with a counting generator, and the feature cache (`ensure_features` twice) when a
    dataset on disk is given.
@@ -14,6 +15,12 @@ Prints measured figures; nothing asserts a time. Each benchmark compares against
 5. packing: K loss-weight settings of one FLEX-CLIP cell, (a) whole trials, one fresh process per trial vs one
    process running all K (the stage-1 memo, `flexcoder.flexclip.stage1`, trains CoFeG once), and (b) stage 2
    alone, K separate trainings vs one packed (vmapped) training.
+6. cluster: a local Ray cluster with many logical CPUs (`grid.local_cluster`) runs a probe space of searched cells
+   and one-trial grid cells twice: as one schedule (the driver) and as the old one-cell-at-a-time schedule (the
+   grid study in one run, then each searched cell alone, one after another). Trials in flight (peak, mean) and slot
+   utilisation = busy trial-seconds / (slots x span), from the child runs' start and end times in MLflow.
+7. scale: `grid/run.py` on a space of N cells of small CODER trials, as a separate process: seconds from launch
+   to the first trial's run in MLflow, and the driver's peak resident memory, sampled from /proc while it runs.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead", "caches", "kernels", "memory", "packing")
+BENCHMARKS = ("overhead", "caches", "kernels", "memory", "packing", "cluster", "scale")
 
 
 def _seconds(fn: Callable[[], Any], repeat: int = 1) -> float:
@@ -47,25 +54,6 @@ def _seconds(fn: Callable[[], Any], repeat: int = 1) -> float:
     return best
 
 
-@contextlib.contextmanager
-def _timed(owner: Any, name: str, timings: dict[str, float], key: str) -> Iterator[None]:
-    """Wrap `owner.name` for the duration of the block, adding the seconds of every call to timings[key]."""
-    original = getattr(owner, name)
-
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
-
-    setattr(owner, name, wrapper)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
-
-
 def _write_space(path: Path, name: str, studies: str) -> Path:
     path.write_text(f"name: {name}\nstudies:\n{studies}")
     return path
@@ -74,10 +62,12 @@ def _write_space(path: Path, name: str, studies: str) -> Path:
 def _child_runs(uri: str, experiment: str) -> list:
     from mlflow.tracking import MlflowClient
 
+    from grid.tracking import search_all_runs
+
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], "tags.`grid.role` = 'trial'", max_results=5000)
-    return sorted(runs, key=lambda r: r.info.end_time)
+    runs = search_all_runs(client, exp.experiment_id, "tags.`grid.role` = 'trial'")
+    return sorted(runs, key=lambda r: r.info.end_time or math.inf)
 
 
 # ------------------------------------------------------------------------------------------------------- 1 overhead
@@ -89,11 +79,8 @@ def bench_overhead(trials: int = 16, workdir: Path | None = None) -> dict[str, f
     """The same `trials` small cells (seeds 0..N-1) as a plain loop and through grid/run.py. Per-trial overhead =
     (grid wall - loop wall) / N; "steady" figures leave out the fixed start-up: the spacing of the child runs' end
     times from the first to the last trial, against the loop's mean trial."""
-    from ray import tune
-
-    import grid.driver
     from flexcoder import TrialConfig, run_trial
-    from grid.run import main
+    from grid.driver import RunOptions, run_grid
     from grid.tracking import GridTracking, TrialRun
 
     with _workdir(workdir) as tmp:
@@ -107,19 +94,15 @@ def bench_overhead(trials: int = 16, workdir: Path | None = None) -> dict[str, f
                              "params: {coder.variant: clip_prompt}}\n")  # fmt: skip
         uri = f"sqlite:///{tmp}/mlflow.db"
         pieces: dict[str, float] = {}
-        with contextlib.ExitStack() as stack:
-            for owner, name, key in ((grid.driver, "_init_ray", "ray_init_s"),
-                                     (grid.driver, "GridTracking", "mlflow_setup_s"),
-                                     (grid.driver, "_open_parents", "mlflow_parents_s"),
-                                     (grid.driver, "start_grid_textgen", "textgen_actor_s"),
-                                     (tune.Tuner, "fit", "tuner_fit_s"),
-                                     (grid.driver, "_print_summary", "summary_s"),
-                                     (grid.driver.ray, "shutdown", "ray_shutdown_s")):  # fmt: skip
-                stack.enter_context(_timed(owner, name, pieces, key))
-            start = time.perf_counter()
-            with contextlib.redirect_stdout(open(os.devnull, "w")):
-                code = main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp / "ray_results")])
-            grid_s = time.perf_counter() - start
+
+        def record(phase: str, seconds: float) -> None:  # the driver's own phase timings (RunOptions.on_phase)
+            pieces[f"{phase}_s"] = pieces.get(f"{phase}_s", 0.0) + seconds
+
+        options = RunOptions(mlflow_uri=uri, storage=str(tmp / "ray_results"), on_phase=record)
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(open(os.devnull, "w")):
+            code = run_grid(_space_of(space), options)
+        grid_s = time.perf_counter() - start
         if code != 0:
             raise RuntimeError(f"the overhead grid failed (exit {code})")
         ends = [r.info.end_time / 1000 for r in _child_runs(uri, "bench-overhead")]
@@ -482,6 +465,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-root", default=None, help="feature-cache benchmark: root of a dataset in its real layout")
     p.add_argument("--feature-dataset", default="wikipedia", help="feature-cache benchmark: dataset name")
     p.add_argument("--feature-backbone", default="ViT-B-32/openai", help="feature-cache benchmark: open_clip backbone")
+    p.add_argument("--scale-cells", type=int, default=5000, help="scale benchmark: cells in the space (default 5000)")
     return p.parse_args(argv)
 
 
@@ -570,6 +554,173 @@ def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
     }
 
 
+# -------------------------------------------------------------------------------------------------------- 6 cluster
+
+PROBE_STUDIES = """\
+  - method: flexclip
+    dataset: [wikipedia, pascal_sentence]
+    shots: [1, 3]
+    seed: [0, 1]
+    params:
+      flexclip.generator.epochs: 1
+      flexclip.projector.epochs: {epochs}
+      flexclip.loss.contrastive: {{loguniform: [0.1, 10.0]}}
+    search: {{trials: {search_trials}, max_concurrent: 4}}
+    resources: {{cpu: 1}}
+  - method: flexclip
+    dataset: [wikipedia, pascal_sentence]
+    shots: [0, 1, 3]
+    seed: [0, 1]
+    params:
+      flexclip.variant: [raw_clip, full]
+      flexclip.generator.epochs: 1
+      flexclip.projector.epochs: {epochs}
+    resources: {{cpu: 1}}
+"""
+
+
+def schedule_figures(runs: list, slots: int) -> dict[str, float]:
+    """Trials in flight over a run, from child runs' start and end times (ms): peak, mean over the span, and slot
+    utilisation = busy trial-seconds / (slots x span)."""
+    spans = [(r.info.start_time / 1000, r.info.end_time / 1000) for r in runs if r.info.end_time]
+    if not spans:
+        return {"trials": 0.0}
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
+    live = peak = 0
+    for _, step in events:
+        live += step
+        peak = max(peak, live)
+    span = max(e for _, e in spans) - min(s for s, _ in spans)
+    busy = sum(e - s for s, e in spans)
+    return {"trials": float(len(spans)), "span_s": span, "busy_trial_s": busy, "peak_in_flight": float(peak),
+            "mean_in_flight": busy / span, "slot_utilisation": busy / (slots * span)}  # fmt: skip
+
+
+def _one_cell_space(space, cell):
+    """A space holding just `cell` (its study with every axis fixed to the cell's value)."""
+    import dataclasses
+
+    c = cell.constants
+    study = dataclasses.replace(cell.study, method=(c["method"],), dataset=(c["dataset"],), backbone=(c["backbone"],),
+                                shots=(c["shots"],), seed=(c["seed"],),
+                                grid={k: (v,) for k, v in cell.grid_values.items()})  # fmt: skip
+    return dataclasses.replace(space, studies=(study,))
+
+
+def bench_cluster(slots: int = 16, search_trials: int = 4, epochs: int = 3,
+                  workdir: Path | None = None) -> dict[str, float]:  # fmt: skip
+    """The probe space (8 searched cells of `search_trials` trials, max_concurrent 4, and 24 one-trial grid cells)
+    on a local cluster of `slots` logical CPUs, one CPU per trial: as one schedule, then as the old schedule. Both
+    run in one child process joined to the cluster (its token lives in the child's environment)."""
+    from grid.local_cluster import LocalRayCluster
+
+    with _workdir(workdir) as tmp, LocalRayCluster(head_cpus=slots) as cluster:
+        code = ("import json, sys; from pathlib import Path; from grid.bench import probe_schedules; "
+                "print(json.dumps(probe_schedules(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), "
+                "int(sys.argv[4]), int(sys.argv[5]))))")  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", code, cluster.address, str(tmp), str(slots), str(search_trials),
+                               str(epochs)], cwd=ROOT, env=cluster.env, capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"the cluster probe failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return {"slots": float(slots), **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def probe_schedules(address: str, tmp: Path, slots: int, search_trials: int, epochs: int) -> dict[str, float]:
+    """bench_cluster's child process: both schedules of the probe space on the cluster at `address`."""
+    import dataclasses
+
+    import ray
+
+    from grid.driver import NAMESPACE, RunOptions, run_grid
+
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
+             runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
+    out: dict[str, float] = {}
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    for schedule in ("one_schedule", "old_schedule"):
+        path = _write_space(tmp / f"{schedule}.yaml", f"bench-cluster-{schedule.replace('_', '-')}",
+                            PROBE_STUDIES.format(epochs=epochs, search_trials=search_trials))  # fmt: skip
+        space = _space_of(path)
+        if schedule == "one_schedule":
+            units = [space]
+        else:  # what the driver did before: studies in turn; a searched study one cell at a time
+            units = []
+            for i, study in enumerate(space.studies):
+                if study.search is None:
+                    units.append(dataclasses.replace(space, studies=(study,)))
+                else:
+                    units += [_one_cell_space(space, c) for c in space.cells() if c.study_index == i]
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(sys.stderr):
+            codes = [run_grid(u, RunOptions(mlflow_uri=uri, storage=str(tmp / "ray_results"))) for u in units]
+        wall = time.perf_counter() - start
+        if any(codes):
+            raise RuntimeError(f"the {schedule} probe grid failed (exit codes {codes})")
+        figures = schedule_figures(_child_runs(uri, space.name), slots)
+        out.update({f"{schedule}_{k}": v for k, v in figures.items()})
+        out[f"{schedule}_wall_s"] = wall
+    ray.shutdown()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------- 7 scale
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path | None = None) -> dict[str, float]:
+    """`grid/run.py` on `cells` cells of CODER's CLIP prompt ensemble (about 0.03 s of work each) on simulated
+    data, launched as its own process: seconds to the first trial's run in MLflow, the driver's peak RSS (sampled
+    every 0.2 s), and trials finished; stopped after `limit_s` seconds if given."""
+    from mlflow.tracking import MlflowClient
+
+    with _workdir(workdir) as tmp:
+        seeds = list(range(math.ceil(cells / 3)))
+        space = _write_space(tmp / "scale.yaml", "bench-scale",
+                             f"  - {{method: coder, dataset: [wikipedia, pascal_sentence, nuswide10k], seed: {seeds}, "
+                             "params: {coder.variant: clip_prompt}}\n")  # fmt: skip
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        args = [sys.executable, "grid/run.py", "--space", str(space), "--mlflow-uri", uri, "--storage",
+                str(tmp / "ray_results")]  # fmt: skip
+        start, launched = time.perf_counter(), time.time()
+        log = open(tmp / "driver.log", "w")
+        driver = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        peak, first, client, checked = 0.0, math.nan, None, 0.0
+        while driver.poll() is None:
+            now = time.perf_counter() - start
+            peak = max(peak, _rss_mib(driver.pid))
+            if math.isnan(first) and now - checked > 1.0 and (tmp / "mlflow.db").exists():
+                checked = now
+                try:
+                    client = client or MlflowClient(uri)
+                    exp = client.get_experiment_by_name("bench-scale")
+                    runs = exp and client.search_runs([exp.experiment_id], "tags.`grid.role` = 'trial'",
+                                                      max_results=1, order_by=["attributes.start_time ASC"])
+                    if runs:
+                        first = runs[0].info.start_time / 1000 - launched
+                except Exception:  # the driver is still creating the store
+                    pass
+            if limit_s is not None and now > limit_s:
+                driver.kill()
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - start
+        driver.wait()
+        exp = MlflowClient(uri).get_experiment_by_name("bench-scale")
+        done = sum(r.info.status == "FINISHED" for r in _child_runs(uri, "bench-scale")) if exp else 0
+    return {"scale_cells": float(len(seeds) * 3), "first_trial_s": first, "driver_peak_rss_mib": peak,
+            "trials_finished": float(done), "wall_s": wall, "exit_code": float(driver.returncode)}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen = [b.strip() for b in args.only.split(",") if b.strip()]
@@ -596,6 +747,13 @@ def main(argv: list[str] | None = None) -> int:
         k, epochs = (3, 2) if args.quick else (8, 10)
         print_table("5a. packing: whole trials of one cell", bench_cell_trials(k, epochs))
         print_table("5b. packing: stage 2 alone", bench_packing(k, epochs))
+    if "cluster" in chosen:
+        trials, epochs = (2, 1) if args.quick else (4, 3)
+        print_table("6. cluster: one schedule vs the old one-cell-at-a-time schedule",
+                    bench_cluster(16, trials, epochs, workdir and workdir / "cluster"))  # fmt: skip
+    if "scale" in chosen:
+        cells, limit = (300, 120.0) if args.quick else (args.scale_cells, None)
+        print_table("7. scale: a many-cell space", bench_scale(cells, limit, workdir and workdir / "scale"))
     return 0
 
 

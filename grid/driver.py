@@ -1,35 +1,43 @@
 """Run a validated Space on Ray Tune, recording into MLflow.
 
-Trial processes are reused across trials (reuse_actors): imports, the simulated world and loaded features stay warm,
-which is most of a small trial's cost. Cells of a study without a search run together in one grid_search Tuner (one trial per cell); a study with an
-Optuna search runs one Tuner per cell, each with a fresh OptunaSearch (they cannot share one param_space).
-Parents are created on the driver before trials start; with --resume, finished cells are skipped and unfinished
-Tuners are restored from their storage folder, so finished trials never run twice.
+The whole space is one Tuner: `grid.search.CellSearcher` hands out the trials of every cell of every study, grid
+and searched alike, in schedule order, and `grid.scheduler.PerCellScheduler` runs ASHA within each cell. What bounds
+the trials in flight is the cluster, `--max-concurrent` and each search's own `max_concurrent`. Trial processes are
+reused across trials (reuse_actors): imports, the simulated world and loaded features stay warm, which is most of a
+small trial's cost. `--resume` takes up each cell where MLflow says it is (see grid/search.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
 import ray
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 
 from flexcoder import TrialConfig
-from flexcoder.backbones import BackboneError, check_backbone_available
 from flexcoder.data.items import check_data_available
 from flexcoder.data.registry import get_dataset
-from flexcoder.features import FeatureReport, cache_dir_for, ensure_features
-from grid.search import make_searcher
-from grid.space import Cell, Space, Study
+from grid.cluster import check_resources, trial_slots
+from grid.scheduler import PerCellScheduler
+from grid.search import CellSearcher
+from grid.space import Cell, Space
 from grid.textgen_actor import start_grid_textgen, stop_textgen_actor
 from grid.tracking import GridTracking, check_reachable, normalise_uri
-from grid.trials import flat_trial_config, grid_trial
+from grid.trials import grid_trial
+
+if TYPE_CHECKING:
+    from flexcoder.features import FeatureReport
 
 NAMESPACE = "flexcoder"
 
@@ -42,6 +50,9 @@ class RunOptions:
     max_concurrent: int | None = None
     resume: bool = False
     verbose: int = 0  # Tune's verbosity: 0 = our one-line-per-trial progress only
+    # Called with (phase, seconds) as each phase of the run ends: ray_init, mlflow_setup, textgen_actor, tuner_fit,
+    # summary, ray_shutdown. For benchmarks and tooling; the driver itself prints nothing of it.
+    on_phase: Callable[[str, float], None] | None = field(default=None, compare=False)
 
 
 class GridError(RuntimeError):
@@ -61,6 +72,9 @@ def preflight(space: Space) -> None:
             problems.append(str(e))
     for backbone in dict.fromkeys(c.constants["backbone"] for c in space.cells()):
         if backbone != "simulated":
+            # Here, not at the top: flexcoder.backbones loads torch, which a simulated grid's driver never needs.
+            from flexcoder.backbones import BackboneError, check_backbone_available
+
             try:
                 check_backbone_available(backbone)
             except BackboneError as e:
@@ -75,14 +89,16 @@ def preflight(space: Space) -> None:
 
 
 def _extract_features_task(dataset: str, backbone: str, data_root: str, precision: str, cache_dir: str,
-                           device: str, threads: int) -> FeatureReport:  # fmt: skip
+                           device: str, threads: int) -> "FeatureReport":  # fmt: skip
     import torch
+
+    from flexcoder.features import ensure_features
 
     torch.set_num_threads(threads)
     return ensure_features(dataset, backbone, data_root, precision=precision, cache_dir=cache_dir, device=device)
 
 
-def prepare_features(space: Space) -> list[FeatureReport]:
+def prepare_features(space: Space) -> list["FeatureReport"]:
     """Fill the feature cache before any trial starts: one Ray task per distinct (dataset, backbone, data root,
     precision, cache folder, device) among the cells with a real backbone, so N trials never extract N times;
     trials then only read the cache. Prints one line per pair; a failure is a GridError naming the pair.
@@ -92,15 +108,16 @@ def prepare_features(space: Space) -> list[FeatureReport]:
     pairs, as torch threads. Nothing else runs meanwhile, so the requests only pace the tasks.
     """
     jobs: dict[tuple, None] = {}  # ordered set of (dataset, backbone, data root, precision, cache folder, device)
-    for cell in space.cells():
-        if cell.constants["backbone"] == "simulated":
-            continue
+    real = [c for c in space.cells() if c.constants["backbone"] != "simulated"]
+    if not real:
+        return []
+    from flexcoder.features import cache_dir_for  # loads torch: only for real backbones
+
+    for cell in {c.setting: c for c in real}.values():
         cfg = TrialConfig.from_flat(cell.constants)
         root = str(Path(cfg.data_root).expanduser().resolve())
         cache = str(cache_dir_for(root, cfg.feature_cache))
         jobs[(cfg.dataset, cfg.backbone, root, cfg.precision, cache, cfg.device)] = None
-    if not jobs:
-        return []
     gpus = ray.cluster_resources().get("GPU", 0)
     node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
     print(f"[grid] features: {len(jobs)} (dataset, backbone) pair(s) to check or extract before the trials",
@@ -141,29 +158,32 @@ def run_grid(space: Space, options: RunOptions) -> int:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     preflight(space)
     check_reachable(normalise_uri(options.mlflow_uri))
-    started_ray = _init_ray(options.address)
+    phase = functools.partial(_timed, sink=options.on_phase)
+    with phase("ray_init"):
+        started_ray = _init_ray(options.address)
     textgen: dict = {}
     try:
-        _check_resources(space)  # before anything is written to MLflow
+        notes, problems = check_resources(space)  # before anything is written to MLflow
+        if problems:
+            raise GridError("\n".join(problems))
+        for note in notes:
+            print(f"[grid] {note}", flush=True)
         prepare_features(space)  # likewise: unreadable data or weights stop the grid before any run exists
-        tracking = GridTracking(options.mlflow_uri, space)
-        cells = space.cells()
-        parents = _open_parents(tracking, cells, options.resume)
-        todo = [c for c in cells if c.id in parents]
-        textgen = start_grid_textgen(_textgen_configs(todo), NAMESPACE)
+        with phase("mlflow_setup"):
+            tracking = GridTracking(options.mlflow_uri, space)
+            cells = space.cells()
+            finished = _finished_cells(tracking) if options.resume else set()
+        todo = [c for c in cells if c.id not in finished]
+        with phase("textgen_actor"):
+            textgen = start_grid_textgen(_textgen_configs(todo), NAMESPACE)
         print(f"[grid] {space.name}: {len(cells)} cells, {len(cells) - len(todo)} already finished; "
               f"MLflow experiment {space.name!r} at {tracking.uri}", flush=True)  # fmt: skip
         failed = 0
-        for index, study in enumerate(space.studies):
-            study_cells = [c for c in todo if c.study_index == index]
-            if not study_cells:
-                continue
-            if study.search is None:
-                failed += _run_grid_study(index, study, study_cells, parents, tracking, options, textgen)
-            else:
-                for cell in study_cells:
-                    failed += _run_search_cell(cell, parents[cell.id], tracking, options, textgen)
-        _print_summary(tracking, cells)
+        if todo:
+            with phase("tuner_fit"):
+                failed = _run_tuner(space, todo, tracking, options, textgen)
+        with phase("summary"):
+            _print_summary(tracking, cells)
         if failed:
             print(f"[grid] {failed} trial(s) failed after retries; see the Tune errors above and the FAILED runs "
                   "in MLflow. Rerun with --resume to retry only those.", file=sys.stderr)  # fmt: skip
@@ -172,7 +192,19 @@ def run_grid(space: Space, options: RunOptions) -> int:
         for name in textgen:
             stop_textgen_actor(NAMESPACE, name)  # detached actors outlive the job otherwise
         if started_ray:
-            ray.shutdown()
+            with phase("ray_shutdown"):
+                ray.shutdown()
+
+
+@contextlib.contextmanager
+def _timed(name: str, sink: Callable[[str, float], None] | None) -> Iterator[None]:
+    """Report the seconds the block took to RunOptions.on_phase."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if sink is not None:
+            sink(name, time.perf_counter() - start)
 
 
 FORWARDED_ENV = ("HF_HUB_OFFLINE", "HF_HOME", "HF_HUB_CACHE", "FLEXCODER_CACHE")
@@ -194,71 +226,55 @@ def _init_ray(address: str | None) -> bool:
 
 
 def _storage_uri(storage: str, space_name: str) -> str:
-    """Where Tune keeps this space's trial state: a URI (s3://, gs://, file://) as given, a plain path made absolute
-    (Tune needs one; the driver's working directory is not the trials')."""
+    """Where Tune keeps this space's trial folders and logs: a URI (s3://, gs://, file://) as given, a plain path
+    made absolute (Tune needs one; the driver's working directory is not the trials')."""
     base = storage.rstrip("/") if "://" in storage else str(Path(storage).resolve())
     return f"{base}/{space_name}"
 
 
-def _check_resources(space: Space) -> None:
-    total = ray.cluster_resources()
-    for i, study in enumerate(space.studies):
-        for kind, need in (("CPU", study.resources.cpu), ("GPU", study.resources.gpu)):
-            if need > total.get(kind, 0):
-                raise GridError(f"studies[{i}].resources: a trial needs {need} {kind} but the Ray cluster has "
-                                f"{total.get(kind, 0)}")  # fmt: skip
-
-
-def _open_parents(tracking: GridTracking, cells: list[Cell], resume: bool) -> dict[str, str]:
-    """{cell id: parent run id} for the cells still to run."""
-    parents = {}
-    previous = tracking.parents_by_cell() if resume else {}
-    for cell in cells:
-        existing = previous.get(cell.id)
-        if existing is not None and existing.info.status == "FINISHED":
-            continue
-        if existing is not None:
-            tracking.reopen_parent(existing.info.run_id)
-            parents[cell.id] = existing.info.run_id
-        else:
-            parents[cell.id] = tracking.open_parent(cell)
-    return parents
+def _finished_cells(tracking: GridTracking) -> set[str]:
+    return {cell_id for cell_id, run in tracking.parents_by_cell().items() if run.info.status == "FINISHED"}
 
 
 def _textgen_configs(cells: list[Cell]) -> list:
     """The text-generator configs CODER cells will use: only the `coder` variant generates texts (the CLIP
     baselines do not), and a searched textgen key is built in each trial instead."""
-    configs = []
+    configs, built = [], {}
     for c in cells:
         if c.method != "coder" or any(k.startswith("coder.textgen.") for k in c.study.searched):
             continue
-        cfg = TrialConfig.from_flat(c.constants)
-        if cfg.coder.variant == "coder":
-            configs.append(cfg.coder.textgen)
+        # Only the coder section decides; built once per distinct section (a 5,000-cell space has a handful).
+        section = tuple(sorted((k, repr(v)) for k, v in c.constants.items() if k.startswith("coder.")))
+        if section not in built:
+            built[section] = TrialConfig.from_flat({**c.constants, "seed": 0}).coder
+        if built[section].variant == "coder":
+            configs.append(built[section].textgen)
     return configs
 
 
-def _trainable(study: Study, tracking: GridTracking, textgen: dict):
+def _trainable(space: Space, tracking: GridTracking, textgen: dict):
+    """The trial function with its resources: each trial asks for its own study's `resources` (one Tuner, many
+    studies)."""
     fn = tune.with_parameters(grid_trial, tracking=tracking.spec, textgen=textgen)
-    return tune.with_resources(fn, {"cpu": study.resources.cpu, "gpu": study.resources.gpu})
+    bundles = [{"CPU": s.resources.cpu, **({"GPU": s.resources.gpu} if s.resources.gpu else {})}
+               for s in space.studies]  # fmt: skip
+    return tune.with_resources(fn, lambda config: tune.PlacementGroupFactory([bundles[config["grid.study"]]]))
 
 
 class TrialProgress(tune.Callback):
     """One line per finished, stopped or failed trial (Tune's own tables come with --verbose)."""
 
-    def __init__(self, label: str, metric_of: Any):
-        self.label = label
-        self.metric_of = metric_of
+    def __init__(self, total: int):
+        self.total = total
         self.done = 0
 
     def _line(self, trial: Any, what: str) -> None:
         self.done += 1
         result = trial.last_result or {}
-        metric = self.metric_of(trial)
+        metric = trial.config.get("grid.metric", "")
         value = result.get(metric)
         shown = f"{metric}={value:.4f}" if isinstance(value, float) else ""
-        cell = flat_trial_config(trial.config).get("grid.cell", "")
-        print(f"[grid] {self.label} trial {self.done}: {what:<8} {cell} {shown} "
+        print(f"[grid] trial {self.done}: {what:<8} {trial.config.get('grid.cell', '')} {shown} "
               f"({result.get('time_total_s', 0.0):.1f}s)", flush=True)  # fmt: skip
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -269,114 +285,59 @@ class TrialProgress(tune.Callback):
         self._line(trial, "FAILED")
 
 
-def _run_config(name: str, study: Study, options: RunOptions, space_name: str) -> tune.RunConfig:
-    metric_of = lambda trial: flat_trial_config(trial.config).get("grid.metric", "")  # noqa: E731
-    return tune.RunConfig(
-        name=name,
-        storage_path=_storage_uri(options.storage, space_name),
-        failure_config=tune.FailureConfig(max_failures=study.max_failures),
+def _run_tuner(space: Space, cells: list[Cell], tracking: GridTracking, options: RunOptions, textgen: dict) -> int:
+    """One Tuner for all `cells`; returns the number of trials that failed for good."""
+    total = sum(c.num_trials for c in cells)
+    searched = sum(1 for c in cells if c.study.search)
+    print(f"[grid] {len(cells)} cells to run ({searched} searched), {total} trials, in flight at once: up to "
+          f"{options.max_concurrent or 'as many as the cluster fits'}", flush=True)  # fmt: skip
+    # Tune keeps one pending trial at a time for a custom searcher; a whole space needs as many as the cluster has
+    # slots (and a few more, so an autoscaler sees the demand). A value the user set wins.
+    pending = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG") or str(max(8, trial_slots(space) + 4))
+    run_config = tune.RunConfig(
+        name=datetime.now().strftime("grid-%Y-%m-%d_%H-%M-%S.%f"),  # one folder per driver run
+        storage_path=_storage_uri(options.storage, space.name),
+        # The most any study allows; PerCellScheduler gives each trial its own study's max_failures.
+        failure_config=tune.FailureConfig(max_failures=max(s.max_failures for s in space.studies)),
         verbose=options.verbose,
-        callbacks=[TrialProgress(name, metric_of)],
+        callbacks=[TrialProgress(total), JsonLoggerCallback()],
     )
-
-
-def _tuner(trainable, path: str, resume: bool, **kwargs) -> tune.Tuner:
-    if resume and tune.Tuner.can_restore(path):
-        print(f"[grid] restoring {path}", flush=True)
-        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
-    return tune.Tuner(trainable, **kwargs)
-
-
-def _run_grid_study(index: int, study: Study, cells: list[Cell], parents: dict[str, str], tracking: GridTracking,
-                    options: RunOptions, textgen: dict) -> int:  # fmt: skip
-    name = f"study{index}-grid"
-    run_config = _run_config(name, study, options, tracking.space.name)
-    trials = [{**c.constants, **_grid_keys(c, parents[c.id])} for c in cells]
-    tuner = _tuner(
-        _trainable(study, tracking, textgen),
-        os.path.join(run_config.storage_path, name),
-        options.resume,
-        param_space={"trial": tune.grid_search(trials)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent, reuse_actors=True,
-                                    trial_dirname_creator=trial_dirname),
-        run_config=run_config,
-    )
-    results = tuner.fit()
-    by_cell = {c.id: c for c in cells}
-    failed = 0
-    for result in results:
-        flat = flat_trial_config(result.config or {})
-        cell = by_cell.get(flat.get("grid.cell"))
-        if cell is None:
-            continue
-        ok = result.error is None and cell.metric in (result.metrics or {})
-        failed += not ok
-        tracking.close_parent(parents[cell.id], _final_metrics(result) if ok else None,
-                              (result.metrics or {}).get("mlflow_run_id"), errors=int(not ok), trials=1)  # fmt: skip
-    return failed
-
-
-def _run_search_cell(cell: Cell, parent_run_id: str, tracking: GridTracking, options: RunOptions,
-                     textgen: dict) -> int:  # fmt: skip
-    study = cell.study
-    run_config = _run_config(cell.slug, study, options, tracking.space.name)
-    scheduler = None
-    if study.scheduler.type == "asha":
-        scheduler = tune.schedulers.ASHAScheduler(
-            metric=cell.metric, mode=cell.mode, grace_period=study.scheduler.grace_period,
-            reduction_factor=study.scheduler.reduction_factor, max_t=study.scheduler.max_t,
-        )  # fmt: skip
-    constants = {**cell.constants, **_grid_keys(cell, parent_run_id)}
-    print(f"[grid] cell {cell.id}: Optuna, {study.search.trials} trials on {cell.metric} ({cell.mode})", flush=True)
-    tuner = _tuner(
-        _trainable(study, tracking, textgen),
-        os.path.join(run_config.storage_path, cell.slug),
-        options.resume,
+    tuner = tune.Tuner(
+        _trainable(space, tracking, textgen),
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(cell, constants),
-            scheduler=scheduler,
-            num_samples=study.search.trials,
-            max_concurrent_trials=options.max_concurrent or study.search.max_concurrent,
-            trial_dirname_creator=trial_dirname,
+            search_alg=CellSearcher(cells, tracking, resume=options.resume),
+            scheduler=PerCellScheduler(space.studies),
+            num_samples=-1,  # the searcher says when every cell has handed out its trials
+            max_concurrent_trials=options.max_concurrent,
             reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
         ),
         run_config=run_config,
     )
-    results = tuner.fit()
-    errors = results.num_errors
-    for result in results:
-        if result.error is None and "mlflow_run_id" not in (result.metrics or {}):
-            trial_id = (result.metrics or {}).get("trial_id")
-            if trial_id:
-                tracking.mark_stopped_early(parent_run_id, trial_id, study.scheduler.type)
-    # The best among trials that ran to the end: an ASHA-stopped trial has a val metric but no test metrics.
-    completed = [r for r in results if r.error is None and "mlflow_run_id" in (r.metrics or {})
-                 and cell.metric in r.metrics]  # fmt: skip
-    pick = max if cell.mode == "max" else min
-    best = pick(completed, key=lambda r: r.metrics[cell.metric]) if completed else None
-    ok = best is not None
-    tracking.close_parent(parent_run_id, _final_metrics(best) if ok else None,
-                          best.metrics["mlflow_run_id"] if ok else None, errors=errors,
-                          trials=len(results))  # fmt: skip
-    return errors
+    # Of Tune's own per-trial files only result.json stays (ours; its results read it): MLflow holds every result,
+    # and Tune's TensorBoard writer loads torch into the driver (+500 MiB). A value the user set wins.
+    loggers = os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS") or "1"
+    with _env({"TUNE_MAX_PENDING_TRIALS_PG": pending, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": loggers}):
+        return tuner.fit().num_errors  # the variables are read when fit() builds its controller
+
+
+@contextlib.contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def trial_dirname(trial: Any) -> str:
     """Short trial folders: Tune's default spells out the whole config, which overflows path limits."""
     return f"trial_{trial.trial_id}"
-
-
-def _grid_keys(cell: Cell, parent_run_id: str) -> dict[str, str]:
-    """What a trial needs besides its TrialConfig: its cell, its parent run, the metric to report to Tune."""
-    return {"grid.cell": cell.id, "grid.parent_run_id": parent_run_id, "grid.metric": cell.metric}
-
-
-def _final_metrics(result: Any) -> dict[str, float]:
-    """The numeric metrics of a trial's last report, minus Tune's bookkeeping."""
-    skip = {"training_iteration", "timestamp", "time_this_iter_s", "time_total_s", "time_since_restore",
-            "iterations_since_restore", "pid", "epoch", "done"}  # fmt: skip
-    return {k: v for k, v in (result.metrics or {}).items()
-            if "/" in k and k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
 
 
 def _print_summary(tracking: GridTracking, cells: list[Cell]) -> None:

@@ -35,7 +35,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID  # noqa: E402
 
 from flexcoder import ConfigError, TrialConfig  # noqa: E402
 from flexcoder.data.registry import get_dataset  # noqa: E402
-from grid.tracking import default_tracking_uri, normalise_uri  # noqa: E402
+from grid.tracking import default_tracking_uri, normalise_uri, search_all_runs  # noqa: E402
 
 SIMULATED_HEADER = "SIMULATED DATA — not the papers' numbers"
 ARTIFACT_DIR = "report"
@@ -156,16 +156,7 @@ class Plot:
 
 # --------------------------------------------------------------------------------------------------- reading MLflow
 
-
-def _search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], filter_string=filter_string, max_results=1000,
-                                  order_by=["attributes.start_time DESC"], page_token=token)  # fmt: skip
-        runs += list(page)
-        token = page.token
-        if not token:
-            return runs
+NEWEST_FIRST = ["attributes.start_time DESC"]
 
 
 def _defaults(method: str, dataset: str) -> dict[str, str]:
@@ -193,7 +184,7 @@ def load_results(client: MlflowClient, experiment: str) -> ExperimentResults:
     if exp is None:
         raise LookupError(f"no MLflow experiment named {experiment!r} at {client.tracking_uri}")
     latest: dict[tuple, Any] = {}
-    for run in _search_all(client, exp.experiment_id, "tags.`grid.role` = 'cell'"):
+    for run in search_all_runs(client, exp.experiment_id, "tags.`grid.role` = 'cell'", NEWEST_FIRST):
         # Keyed by the cell id and the params: two studies' cells may share an id (the id names grid-listed
         # params only), but never their params.
         latest.setdefault((run.data.tags["grid.cell"], tuple(sorted(run.data.params.items()))), run)
@@ -214,7 +205,7 @@ def load_results(client: MlflowClient, experiment: str) -> ExperimentResults:
     searched_cells = {c.run_id: c for c in cells if c.searched}
     trials = []
     if searched_cells:
-        for run in _search_all(client, exp.experiment_id, "tags.`grid.role` = 'trial'"):
+        for run in search_all_runs(client, exp.experiment_id, "tags.`grid.role` = 'trial'", NEWEST_FIRST):
             parent = searched_cells.get(run.data.tags.get(MLFLOW_PARENT_RUN_ID, ""))
             if parent is None or parent.metric not in run.data.metrics:
                 continue

@@ -38,10 +38,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="where Tune keeps trial state for --resume (default ./ray_results; on a multi-node cluster "
                         "a shared path or URI)")  # fmt: skip
     p.add_argument("--data-root", default=None, help="root of real datasets (overrides the space's data_root)")
-    p.add_argument("--max-concurrent", type=int, default=None, help="cap on trials running at once")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="cap on trials running at once over the whole grid (each search's own max_concurrent "
+                        "still caps its cell)")  # fmt: skip
     p.add_argument("--resume", action="store_true",
-                   help="continue the last run of this space: skip finished cells, restore unfinished Tuners")
-    p.add_argument("--dry-run", action="store_true", help="print the expanded cells and trial count; start nothing")
+                   help="continue the last run of this space from what MLflow recorded: finished cells and trials "
+                        "are kept, each search goes on from its trials, cut-off trials run again")  # fmt: skip
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the expanded cells, in the order they start, and the trial count; start nothing")
     p.add_argument("--report", action="store_true",
                    help="after the grid, write tables and plots of its experiment to reports/<name>/ (grid/report.py)")
     p.add_argument("--verbose", action="store_true",
@@ -80,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dry_run(space) -> int:
-    cells = space.cells()
+    from grid.search import schedule_order
+
+    cells = schedule_order(space.cells())  # in the order they start
     print(f"space {space.name!r} ({space.source}): {len(space.studies)} studies, {len(cells)} cells, "
           f"{space.num_trials()} trials; data: {'simulated' if space.simulated else 'real'}")  # fmt: skip
     for cell in cells:

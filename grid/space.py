@@ -137,6 +137,12 @@ class Cell:
         return "/".join(str(p) for p in parts)
 
     @property
+    def setting(self) -> tuple:
+        """The cell's constants without its seed: cells that share it differ only in randomness, never in what
+        a check of their values or their features would find."""
+        return tuple((k, repr(v)) for k, v in self.constants.items() if k != "seed")
+
+    @property
     def slug(self) -> str:
         """A directory-safe name for Tune's experiment folder."""
         c = self.constants
@@ -194,8 +200,11 @@ def parse_space(raw: Any, source: str = "") -> Space:
         studies=tuple(_parse_study(s, f"studies[{i}]") for i, s in enumerate(studies)),
         source=source,
     )
-    for cell in space.cells():  # type-check every value a trial could receive
-        _check_cell(cell)
+    checked = set()
+    for cell in space.cells():  # type-check every value a trial could receive (seeds are checked ints already)
+        if (cell.study_index, cell.setting) not in checked:
+            checked.add((cell.study_index, cell.setting))
+            _check_cell(cell)
     return space
 
 
@@ -222,11 +231,12 @@ def _parse_study(raw: Any, path: str) -> Study:
                     f"{path}.dataset: {d!r} has no {task} split, which method {m!r} needs; "
                     f"{task} datasets: {', '.join(list_datasets(task))}"
                 )
-    from flexcoder.backbones import BackboneError, parse_backbone  # light: open_clip is imported only to load
-
     backbones = _axis(raw, "backbone", str, path, default="simulated")
     for b in backbones:
         if b != "simulated":
+            # Here, not at the top: flexcoder.backbones loads torch, which a simulated grid's driver never needs.
+            from flexcoder.backbones import BackboneError, parse_backbone
+
             try:
                 parse_backbone(b)  # the string's form only; whether the weights exist is the driver's preflight
             except BackboneError as e:

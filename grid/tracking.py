@@ -73,12 +73,13 @@ class TrackingSpec:
 
 
 class GridTracking:
-    """Driver side: the experiment and the parent runs."""
+    """Driver side: the experiment and the parent runs. Picklable (Tune checkpoints the searcher that holds it): the
+    client is rebuilt on first use after unpickling."""
 
     def __init__(self, uri: str, space: Space):
         self.uri = normalise_uri(uri)
         check_reachable(self.uri)
-        self.client = MlflowClient(self.uri)
+        self._client: MlflowClient | None = None
         self.space = space
         exp = self.client.get_experiment_by_name(space.name)
         if exp is None:
@@ -93,22 +94,38 @@ class GridTracking:
         self.commit = git_commit()
 
     @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(self.uri)
+        return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None}
+
+    @property
     def spec(self) -> TrackingSpec:
         return TrackingSpec(self.uri, self.experiment_id)
 
     def parents_by_cell(self) -> dict[str, Any]:
         """{cell id: its most recent parent run} for the whole experiment, in one paginated query."""
         latest: dict[str, Any] = {}
-        token = None
-        while True:
-            page = self.client.search_runs([self.experiment_id], filter_string="tags.`grid.role` = 'cell'",
-                                           order_by=["attributes.start_time DESC"], max_results=1000,
-                                           page_token=token)  # fmt: skip
-            for run in page:
-                latest.setdefault(run.data.tags["grid.cell"], run)
-            token = page.token
-            if not token:
-                return latest
+        for run in search_all_runs(self.client, self.experiment_id, "tags.`grid.role` = 'cell'",
+                                   order_by=["attributes.start_time DESC"]):  # fmt: skip
+            latest.setdefault(run.data.tags["grid.cell"], run)
+        return latest
+
+    def trials_by_parent(self) -> dict[str, list]:
+        """{parent run id: its trial runs, oldest first}, in one paginated query."""
+        out: dict[str, list] = {}
+        query = "tags.`grid.role` = 'trial'"
+        for run in search_all_runs(self.client, self.experiment_id, query, order_by=["attributes.start_time ASC"]):
+            out.setdefault(run.data.tags.get(MLFLOW_PARENT_RUN_ID, ""), []).append(run)
+        return out
+
+    def log_search_history(self, parent_run_id: str, history: list[dict[str, Any]]) -> None:
+        """A searched cell's Optuna trials in the order they ended (params, state, value), as
+        `optuna_trials.json` on its parent run."""
+        self.client.log_dict(parent_run_id, {"trials": history}, "optuna_trials.json")
 
     def open_parent(self, cell: Cell) -> str:
         tags = {
@@ -150,12 +167,16 @@ class GridTracking:
 
 
 class TrialRun:
-    """Trial side: the child run of one Tune trial. Reuses the run of an earlier attempt of the same trial."""
+    """Trial side: the child run of one Tune trial. Reuses the run of an earlier attempt of the same trial: a retry
+    (same Tune trial id) or, after `--resume`, the run `rerun_of` of a trial the earlier driver did not see end."""
 
     def __init__(self, spec: TrackingSpec, parent_run_id: str, trial_id: str, trial_name: str,
-                 flat_config: Mapping[str, Any], tags: Mapping[str, str]):  # fmt: skip
+                 flat_config: Mapping[str, Any], tags: Mapping[str, str], rerun_of: str | None = None):  # fmt: skip
         self.client = MlflowClient(spec.uri)
         existing = find_child_runs(self.client, spec.experiment_id, parent_run_id, trial_id)
+        if not existing and rerun_of is not None:
+            existing = [self.client.get_run(rerun_of)]
+            self.client.set_tag(rerun_of, "grid.trial_id", trial_id)  # this session's retries find it by trial id
         self.finished_metrics: dict[str, float] | None = None
         if existing and existing[0].info.status == "FINISHED":
             # A trial that finished before the driver died: Tune's state snapshot may predate it, MLflow does not.
@@ -185,6 +206,24 @@ class TrialRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
+
+
+def final_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """The metrics of a trial's last Tune report, minus Tune's bookkeeping: the "/"-named numbers."""
+    return {k: float(v) for k, v in result.items() if "/" in k and _is_number(v)}
+
+
+def search_all_runs(client: MlflowClient, experiment_id: str, filter_string: str,
+                    order_by: list[str] | None = None) -> list:  # fmt: skip
+    """Every run matching `filter_string`, all pages."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=filter_string, order_by=order_by,
+                                  max_results=1000, page_token=token)  # fmt: skip
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def identity_tags(flat: Mapping[str, Any]) -> dict[str, str]:

@@ -2,12 +2,15 @@
 asserted (the machine is shared); counts and agreement with the baselines are."""
 
 import math
+import random
 
 import pytest
 
+from types import SimpleNamespace
+
 from grid.bench import (
     SMALL_TRIAL, bench_caches, bench_coder_similarity, bench_flexclip_epoch, bench_map, bench_memory, bench_overhead,
-    bench_cell_trials, bench_packing, main,
+    bench_cell_trials, bench_packing, bench_scale, main, schedule_figures,
 )  # fmt: skip
 
 
@@ -53,7 +56,7 @@ def test_unknown_benchmark_name_is_an_error(capsys):
 def test_overhead_benchmark_splits_the_grid_wall_into_pieces(ray_local, tmp_path):
     figures = bench_overhead(trials=2, workdir=tmp_path)
     _numeric(figures, ["loop_s", "grid_s", "overhead_per_trial_s", "ratio_grid_over_loop", "mlflow_setup_s",
-                       "mlflow_parents_s", "tuner_fit_s", "steady_overhead_per_trial_s",
+                       "ray_init_s", "tuner_fit_s", "summary_s", "steady_overhead_per_trial_s",
                        "mlflow_child_run_s"])  # fmt: skip
     assert figures["trials"] == 2.0
 
@@ -87,3 +90,27 @@ def test_cell_trials_in_one_process_reuse_stage1_and_measure_the_same():
     _numeric(figures, ["process_per_trial_s", "one_process_s", "one_process_speedup", "stage1_s_per_miss"])
     assert figures["stage1_memo_hits"] == 1.0  # the second trial of the cell took the first one's pseudo pairs
     assert figures["same_metrics"] == "yes"
+
+
+def _run(start_s: float, end_s: float) -> SimpleNamespace:
+    return SimpleNamespace(info=SimpleNamespace(start_time=int(start_s * 1000), end_time=int(end_s * 1000)))
+
+
+def test_schedule_figures_agree_with_a_naive_count_at_every_millisecond():
+    rng = random.Random(0)
+    runs = [_run(s, s + rng.uniform(0.5, 3.0)) for s in (rng.uniform(0, 10) for _ in range(40))]
+    figures = schedule_figures(runs, slots=16)
+    first = min(r.info.start_time for r in runs)
+    last = max(r.info.end_time for r in runs)
+    live = [sum(r.info.start_time <= t < r.info.end_time for r in runs) for t in range(first, last)]
+    assert figures["peak_in_flight"] == max(live)
+    assert figures["mean_in_flight"] == pytest.approx(sum(live) / len(live), rel=1e-3)
+    assert figures["slot_utilisation"] == pytest.approx(sum(live) / len(live) / 16, rel=1e-3)
+
+
+@pytest.mark.integration
+def test_scale_benchmark_times_the_first_trial_and_the_drivers_memory(tmp_path):
+    figures = bench_scale(cells=6, workdir=tmp_path)
+    _numeric(figures, ["first_trial_s", "driver_peak_rss_mib", "wall_s"])
+    assert figures["scale_cells"] == 6.0 and figures["trials_finished"] == 6.0 and figures["exit_code"] == 0.0
+    assert 0 < figures["first_trial_s"] < figures["wall_s"] and figures["driver_peak_rss_mib"] > 50

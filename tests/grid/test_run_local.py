@@ -127,7 +127,8 @@ def test_impossible_resources_fail_clearly_before_any_run_is_written(ray_local, 
     space.write_text("name: greedy\nstudies:\n  - {method: coder, dataset: wikipedia, resources: {cpu: 1, gpu: 4}}\n")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert main(["--space", str(space), "--mlflow-uri", uri]) == 2
-    assert "studies[0].resources: a trial needs 4.0 GPU but the Ray cluster has 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "studies[0].resources: a trial needs 1 CPU and 4 GPU on one node, and no node of the Ray cluster" in err
     assert MlflowClient(uri).get_experiment_by_name("greedy") is None
 
 
