@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from grid.run import main
-from flexcoder_testing.processes import live_processes
+from grid.local_cluster import live_processes
 
 pytestmark = pytest.mark.integration
 

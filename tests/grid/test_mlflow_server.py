@@ -3,23 +3,17 @@ over HTTP; everything is checked back through MlflowClient over HTTP. A server t
 anything is written."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from flexcoder_testing.mlflow_server import BIN, mlflow_server as served
+from grid.local_cluster import free_ports
 from grid.run import main
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
 SPACE = """\
 name: served
 studies:
@@ -38,25 +32,8 @@ def mlflow_server(tmp_path_factory):
     if not (BIN / "mlflow").exists():
         pytest.skip("needs the mlflow CLI next to the test interpreter")
     tmp = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    # MLflow's background job runner (a pool of huey consumers) serves GenAI jobs the grid never submits.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    log = open(tmp / "server.log", "w")
-    server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp}/server.db", "--artifacts-destination", str(tmp / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while not _healthy(url):
-            assert server.poll() is None and time.time() < deadline, (tmp / "server.log").read_text()[-3000:]
-            time.sleep(0.5)
+    with served(f"sqlite:///{tmp}/server.db", tmp) as url:
         yield url, tmp
-    finally:
-        _stop_group(server)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -107,43 +84,8 @@ def test_trial_configs_are_stored_by_the_server_and_download_over_http(served_gr
 
 def test_a_server_that_is_down_stops_the_grid_before_anything_is_written(tmp_path, capsys):
     (tmp_path / "space.yaml").write_text(SPACE)
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_ports(1)[0]}"  # nothing listens there
     code = main(["--space", str(tmp_path / "space.yaml"), "--mlflow-uri", url, "--storage", str(tmp_path / "rr")])
     assert code == 2
     assert f"MLflow tracking server {url} is not reachable" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["space.yaml"]  # no Tune storage, no local MLflow store
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (start_new_session made it: the server and its uvicorn worker), SIGKILL
-    what is left after 20 s."""
-    for sig, grace in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
-        if not _group_alive(proc):
-            return
-        os.killpg(proc.pid, sig)
-        deadline = time.time() + grace
-        while _group_alive(proc) and time.time() < deadline:
-            time.sleep(0.3)
-
-
-def _group_alive(proc: subprocess.Popen) -> bool:
-    proc.poll()  # reap the leader: a zombie still counts as a group member
-    try:
-        os.killpg(proc.pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
