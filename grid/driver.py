@@ -255,7 +255,7 @@ def _textgen_configs(cells: list[Cell]) -> list:
 def _trainable(space: Space, tracking: GridTracking, textgen: dict):
     """The trial function with its resources: each trial asks for its own study's `resources` (one Tuner, many
     studies)."""
-    fn = tune.with_parameters(grid_trial, tracking=tracking.spec, textgen=textgen)
+    fn = tune.with_parameters(grid_trial, tracking=tracking.spec, space=space, textgen=textgen)
     bundles = [{"CPU": s.resources.cpu, **({"GPU": s.resources.gpu} if s.resources.gpu else {})}
                for s in space.studies]  # fmt: skip
     return tune.with_resources(fn, lambda config: tune.PlacementGroupFactory([bundles[config["grid.study"]]]))

@@ -27,7 +27,7 @@ from optuna.trial import TrialState, create_trial
 from ray.tune.search import Searcher
 
 from grid.space import Cell, Distribution, Search, applies_to
-from grid.tracking import GridTracking, final_metrics
+from grid.tracking import GridTracking
 
 def schedule_order(cells: Sequence[Cell]) -> list[Cell]:
     """Seed by seed, then shot count by shot count (each in the order the space first lists it), every study and
@@ -88,7 +88,7 @@ class CellState:
     launched: int = 0  # trials handed out (or adopted from MLflow), at most the cell's budget
     live: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> its searched values
     reruns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (MLflow run id, values) to run again
-    finished: dict[str, tuple[str, dict[str, float]]] = field(default_factory=dict)  # trial id -> (run id, metrics)
+    finished: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # trial id -> (run id, its metric)
     failed: set[str] = field(default_factory=set)
     stopped: set[str] = field(default_factory=set)  # stopped early by the cell's scheduler
     steps: dict[str, dict[int, float]] = field(default_factory=dict)  # live trial id -> {epoch: metric}
@@ -123,7 +123,8 @@ class CellSearcher(Searcher):
             self._first_open += 1
         if self._first_open == len(self._cells):
             return Searcher.FINISHED
-        for cell in self._cells[self._first_open :]:
+        for i in range(self._first_open, len(self._cells)):
+            cell = self._cells[i]
             if self._exhausted(cell):
                 continue
             state = self._state(cell)
@@ -160,9 +161,8 @@ class CellSearcher(Searcher):
             last = state.steps.get(trial_id, {})
             self._tell(cell, trial_id, params, TrialState.PRUNED, last[max(last)] if last else None)
         else:
-            state.failed.discard(trial_id)  # a trial that errored before and was resumed
-            state.finished[trial_id] = (result["mlflow_run_id"], final_metrics(result))
             value = result.get(cell.metric)
+            state.finished[trial_id] = (result["mlflow_run_id"], value)
             self._tell(cell, trial_id, params, TrialState.COMPLETE if value is not None else TrialState.FAIL, value)
         state.steps.pop(trial_id, None)
         if state.launched >= cell.num_trials and not state.live:
@@ -172,11 +172,6 @@ class CellSearcher(Searcher):
         """Nothing to save: `--resume` rebuilds from MLflow (see the module docstring)."""
 
     # ----------------------------------------------------------------------------------------------- bookkeeping
-
-    @property
-    def cells(self) -> list[Cell]:
-        """The cells in the order they start."""
-        return list(self._cells)
 
     def _state(self, cell: Cell) -> CellState:
         state = self._states.get(cell.id)
@@ -208,14 +203,15 @@ class CellSearcher(Searcher):
         self._cell_of[trial_id] = cell.id
         grid = {"grid.cell": cell.id, "grid.parent_run_id": state.parent_run_id, "grid.metric": cell.metric,
                 "grid.study": cell.study_index, "grid.rerun_of": rerun_of}  # fmt: skip
-        return {**cell.constants, **params, **grid}
+        return {**cell.point, **params, **grid}  # the trial adds the rest of its constants (grid.trials)
 
     def _close(self, cell: Cell, state: CellState) -> None:
         """The cell's last trial ended: its parent run gets the best finished trial (never a stopped one)."""
         pick = max if cell.mode == "max" else min
-        scored = [(m[cell.metric], run_id, m) for run_id, m in state.finished.values() if cell.metric in m]
-        best = pick(scored, key=lambda s: s[0]) if scored else None
-        self._tracking.close_parent(state.parent_run_id, best[2] if best else None, best[1] if best else None,
+        scored = [(value, run_id) for run_id, value in state.finished.values() if value is not None]
+        best = pick(scored) if scored else None
+        metrics = self._tracking.final_metrics(best[1]) if best else None  # from MLflow, as the trial logged them
+        self._tracking.close_parent(state.parent_run_id, metrics, best[1] if best else None,
                                     errors=len(state.failed), trials=state.launched)  # fmt: skip
         if cell.study.search is not None:
             self._tracking.log_search_history(state.parent_run_id, state.history)
@@ -303,13 +299,12 @@ class CellSearcher(Searcher):
             state.reruns.append((run.info.run_id, params))
             return
         trial_id = tags.get("grid.trial_id", run.info.run_id)
-        metrics = {k: float(v) for k, v in run.data.metrics.items() if "/" in k}
         state.launched += 1
         self._cell_of[trial_id] = cell.id
-        value = metrics.get(cell.metric)
+        value = run.data.metrics.get(cell.metric)
         if status == "KILLED":
             state.stopped.add(trial_id)
             self._tell(cell, trial_id, params, TrialState.PRUNED, value)
         else:
-            state.finished[trial_id] = (run.info.run_id, metrics)
+            state.finished[trial_id] = (run.info.run_id, value)
             self._tell(cell, trial_id, params, TrialState.COMPLETE if value is not None else TrialState.FAIL, value)

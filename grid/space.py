@@ -137,6 +137,11 @@ class Cell:
         return "/".join(str(p) for p in parts)
 
     @property
+    def point(self) -> dict[str, Any]:
+        """What makes this cell one point of its study's grid: the axes and its grid-listed params."""
+        return {**{k: self.constants[k] for k in AXES}, **self.grid_values}
+
+    @property
     def setting(self) -> tuple:
         """The cell's constants without its seed: cells that share it differ only in randomness, never in what
         a check of their values or their features would find."""
@@ -375,14 +380,26 @@ def _expand(index: int, study: Study, data_root: str | None) -> list[Cell]:
     for method, dataset, backbone, shots, seed, *grid_vals in itertools.product(
         study.method, study.dataset, study.backbone, study.shots, study.seed, *(study.grid[k] for k in grid_keys)
     ):
-        grid_values = dict(zip(grid_keys, grid_vals))
-        own = {k: v for k, v in {**study.fixed, **grid_values}.items() if applies_to(k, method)}
-        constants = {"method": method, "dataset": dataset, "backbone": backbone, "shots": shots, "seed": seed,
-                     "data_root": data_root, **own}  # fmt: skip
-        cells.append(Cell(index, study, constants, {k: v for k, v in grid_values.items() if k in own}))
+        point = {"method": method, "dataset": dataset, "backbone": backbone, "shots": shots, "seed": seed,
+                 **{k: v for k, v in zip(grid_keys, grid_vals) if applies_to(k, method)}}  # fmt: skip
+        cells.append(Cell(index, study, cell_constants(study, point, data_root),
+                          {k: v for k, v in point.items() if k in study.grid}))  # fmt: skip
     # A param of another method in a multi-method study yields duplicate cells for this method; keep one.
     unique = {c.id: c for c in cells}
     return list(unique.values())
+
+
+AXES = ("method", "dataset", "backbone", "shots", "seed")
+
+
+def cell_constants(study: Study, point: Mapping[str, Any], data_root: str | None) -> dict[str, Any]:
+    """A cell's flat trial config from its grid point (the axes and the grid-listed params of its method): the
+    study's fixed params of that method and the data root join it. Trials rebuild their constants with it too, so
+    Tune only ever holds the point."""
+    method = point["method"]
+    return {**{k: point[k] for k in AXES}, "data_root": data_root,
+            **{k: v for k, v in study.fixed.items() if applies_to(k, method)},
+            **{k: v for k, v in point.items() if k not in AXES}}  # fmt: skip
 
 
 def _check_cell(cell: Cell) -> None:

@@ -122,6 +122,10 @@ class GridTracking:
             out.setdefault(run.data.tags.get(MLFLOW_PARENT_RUN_ID, ""), []).append(run)
         return out
 
+    def final_metrics(self, run_id: str) -> dict[str, float]:
+        """A trial run's metrics as it logged them last (the "/"-named ones: val/, test/, time/...)."""
+        return {k: v for k, v in self.client.get_run(run_id).data.metrics.items() if "/" in k}
+
     def log_search_history(self, parent_run_id: str, history: list[dict[str, Any]]) -> None:
         """A searched cell's Optuna trials in the order they ended (params, state, value), as
         `optuna_trials.json` on its parent run."""
@@ -206,11 +210,6 @@ class TrialRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
-
-
-def final_metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    """The metrics of a trial's last Tune report, minus Tune's bookkeeping: the "/"-named numbers."""
-    return {k: float(v) for k, v in result.items() if "/" in k and _is_number(v)}
 
 
 def search_all_runs(client: MlflowClient, experiment_id: str, filter_string: str,

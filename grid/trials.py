@@ -1,7 +1,9 @@
 """One trial = one call into flexcoder, with MLflow and Ray Tune listening.
 
-The config Tune hands a trial is flat: the cell's constants (dotted TrialConfig keys) plus the searched values,
-plus the grid keys (GRID_KEYS) that `grid.search` adds.
+The config Tune hands a trial is small and flat: the cell's grid point (method, dataset, backbone, shots, seed and
+its grid-listed params), the searched values, and the grid keys (GRID_KEYS). The trial rebuilds the rest of its
+constants from its study (`grid.space.cell_constants`), so Tune, which keeps every trial's config for the whole
+grid, never holds the study's fixed params thousands of times over.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import ray
 from ray import tune
 
 from flexcoder import TrialConfig, TrialContext, run_trial
+from grid.space import AXES, Space, cell_constants
 from grid.textgen_actor import actor_name
 from grid.tracking import TrackingSpec, TrialRun, identity_tags
 
@@ -21,7 +24,8 @@ GRID_KEYS = ("grid.cell", "grid.parent_run_id", "grid.metric", "grid.study", "gr
 
 class TuneMlflowLogger:
     """flexcoder's MetricLogger: every call goes to the MLflow child run; calls that carry the cell's metric also go
-    to Tune, so schedulers (ASHA) see one result per evaluated epoch and nothing without the metric."""
+    to Tune, so schedulers (ASHA) see one result per evaluated epoch and nothing without the metric. Tune gets that
+    metric alone: it keeps running statistics of every number it is given, for every trial, for the whole grid."""
 
     def __init__(self, run: TrialRun, metric: str):
         self.run = run
@@ -32,26 +36,28 @@ class TuneMlflowLogger:
         self.run.log_metrics(metrics, step)
         self.last_step = max(self.last_step, step)
         if self.metric in metrics:
-            tune.report({**metrics, "epoch": step})
+            tune.report({self.metric: metrics[self.metric], "epoch": step})
 
 
-def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, textgen: Mapping[str, Any] | None = None) -> None:
+def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, space: Space,
+               textgen: Mapping[str, Any] | None = None) -> None:  # fmt: skip
     """The Tune trainable. `textgen` maps actor names to clients of the grid's shared text generators. Reports the
-    final metrics once more at the end, so every trial's last result carries them (and the search metric) even
-    when the method has no epochs."""
+    cell's metric and the MLflow run once more at the end, so every trial's last result carries them even when the
+    method has no epochs."""
     import torch  # here: the driver imports this module for the function and never needs torch itself
 
     # As many torch threads as CPUs Ray gave this trial: concurrent trials each using every core oversubscribe it.
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
-    flat = dict(config)
-    cell_id, parent_run_id, metric, _study, rerun_of = (flat.pop(k) for k in GRID_KEYS)
-    cfg = TrialConfig.from_flat(flat)
+    searched = dict(config)
+    cell_id, parent_run_id, metric, study, rerun_of = (searched.pop(k) for k in GRID_KEYS)
+    point = {k: searched.pop(k) for k in list(searched) if k in AXES or k in space.studies[study].grid}
+    cfg = TrialConfig.from_flat({**cell_constants(space.studies[study], point, space.data_root), **searched})
     context = tune.get_context()
     own = cfg.own_flat()
     tags = {**identity_tags(own), "grid.cell": cell_id}
     run = TrialRun(tracking, parent_run_id, context.get_trial_id(), context.get_trial_name(), own, tags, rerun_of)
     if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
-        tune.report({**run.finished_metrics, "mlflow_run_id": run.run_id})
+        tune.report({**_only(run.finished_metrics, metric), "mlflow_run_id": run.run_id})
         return
     # Where this attempt ran: on a cluster, the first thing to check when one node's trials fail or crawl.
     run.set_tags({"grid.node": ray.get_runtime_context().get_node_id(), "grid.host": socket.gethostname()})
@@ -71,4 +77,9 @@ def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, textgen: Mappi
     # At the last epoch's step, so MLflow's "latest value" of a per-epoch metric is the final one.
     run.log_metrics(metrics, step=logger.last_step)
     run.finish("FINISHED")
-    tune.report({**metrics, "mlflow_run_id": run.run_id})
+    tune.report({**_only(metrics, metric), "mlflow_run_id": run.run_id})
+
+
+def _only(metrics: Mapping[str, float], metric: str) -> dict[str, float]:
+    """What Tune needs of a trial's final metrics: the cell's metric (the rest is in MLflow)."""
+    return {metric: float(metrics[metric])} if metric in metrics else {}
