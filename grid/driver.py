@@ -274,7 +274,7 @@ class TrialProgress(tune.Callback):
         metric = trial.config.get("grid.metric", "")
         value = result.get(metric)
         shown = f"{metric}={value:.4f}" if isinstance(value, float) else ""
-        print(f"[grid] trial {self.done}: {what:<8} {trial.config.get('grid.cell', '')} {shown} "
+        print(f"[grid] trial {self.done}/{self.total}: {what:<8} {trial.config.get('grid.cell', '')} {shown} "
               f"({result.get('time_total_s', 0.0):.1f}s)", flush=True)  # fmt: skip
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -35,8 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--address", default=None,
                    help="Ray cluster address (e.g. auto or HEAD:6379); default: start a local Ray")
     p.add_argument("--storage", default="ray_results",
-                   help="where Tune keeps trial state for --resume (default ./ray_results; on a multi-node cluster "
-                        "a shared path or URI)")  # fmt: skip
+                   help="where Tune keeps its trial folders and logs (default ./ray_results; on a multi-node "
+                        "cluster a shared path or URI)")  # fmt: skip
     p.add_argument("--data-root", default=None, help="root of real datasets (overrides the space's data_root)")
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="cap on trials running at once over the whole grid (each search's own max_concurrent "

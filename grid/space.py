@@ -29,6 +29,7 @@ class SpaceError(ValueError):
 
 
 DIST_KINDS = ("uniform", "loguniform", "choice", "randint")
+AXES = ("method", "dataset", "backbone", "shots", "seed")  # a study's own grid axes; params may add more
 
 
 @dataclass(frozen=True)
@@ -387,9 +388,6 @@ def _expand(index: int, study: Study, data_root: str | None) -> list[Cell]:
     # A param of another method in a multi-method study yields duplicate cells for this method; keep one.
     unique = {c.id: c for c in cells}
     return list(unique.values())
-
-
-AXES = ("method", "dataset", "backbone", "shots", "seed")
 
 
 def cell_constants(study: Study, point: Mapping[str, Any], data_root: str | None) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """MLflow tracking: one experiment per space, one parent run per cell, one child run per trial.
 
-The driver creates the experiment and the parent runs before any trial starts (no creation races on SQLite);
-trials open their child run with the tag `mlflow.parentRunId`, which is how the MLflow UI nests runs. A child run
-is keyed by the Tune trial id, so a retried or resumed trial reuses its run instead of adding a duplicate.
+The driver creates the experiment, and each parent run as its cell's first trial starts (only the driver creates
+parents, so two trials never race to create one); trials open their child run with the tag `mlflow.parentRunId`,
+which is how the MLflow UI nests runs. A child run is keyed by the Tune trial id, so a retried or resumed trial
+reuses its run instead of adding a duplicate.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ class TrackingSpec:
 
 
 class GridTracking:
-    """Driver side: the experiment and the parent runs. Picklable (Tune checkpoints the searcher that holds it): the
-    client is rebuilt on first use after unpickling."""
+    """Driver side: the experiment and the parent runs. Picklable (Tune pickles the searcher that holds it along with
+    the Tuner): the client is rebuilt on first use after unpickling."""
 
     def __init__(self, uri: str, space: Space):
         self.uri = normalise_uri(uri)
@@ -183,7 +184,7 @@ class TrialRun:
             self.client.set_tag(rerun_of, "grid.trial_id", trial_id)  # this session's retries find it by trial id
         self.finished_metrics: dict[str, float] | None = None
         if existing and existing[0].info.status == "FINISHED":
-            # A trial that finished before the driver died: Tune's state snapshot may predate it, MLflow does not.
+            # Its run finished but Tune never heard (the process died in between): report it, redo nothing.
             self.run_id = existing[0].info.run_id
             self.finished_metrics = dict(existing[0].data.metrics)
             return

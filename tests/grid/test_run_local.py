@@ -160,7 +160,7 @@ def test_driver_killed_mid_grid_resumes_without_rerunning_or_duplicating(tmp_pat
     log = open(tmp_path / "first.txt", "w")
     first = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     deadline = time.time() + 240
-    while "trial 1: done" not in (tmp_path / "first.txt").read_text():
+    while "trial 1/3: done" not in (tmp_path / "first.txt").read_text():
         assert time.time() < deadline and first.poll() is None, (tmp_path / "first.txt").read_text()[-3000:]
         time.sleep(0.5)
     os.kill(first.pid, signal.SIGKILL)
@@ -174,7 +174,7 @@ def test_driver_killed_mid_grid_resumes_without_rerunning_or_duplicating(tmp_pat
     children = [r for r in runs if r.data.tags.get("grid.role") == "trial"]
     assert len(parents) == 3 and len(children) == 3
     assert all(r.info.status == "FINISHED" for r in runs)
-    finished_before_kill = re.search(r"trial 1: done\s+(\S+)", (tmp_path / "first.txt").read_text()).group(1)
+    finished_before_kill = re.search(r"trial 1/3: done\s+(\S+)", (tmp_path / "first.txt").read_text()).group(1)
     by_cell = {r.data.tags["grid.cell"]: r for r in children}
     assert by_cell[finished_before_kill].data.tags["grid.attempts"] == "1"  # not run again
     # A trial interrupted mid-run reuses its run (attempts 2); one that never started has a single attempt.

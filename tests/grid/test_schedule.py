@@ -105,7 +105,7 @@ def test_a_search_cut_off_by_a_killed_driver_resumes_from_its_own_history(tmp_pa
     log = tmp_path / "first.txt"
     first = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=tmp_path)
     deadline = time.time() + 300
-    while "trial 2: done" not in log.read_text():
+    while "trial 2/4: done" not in log.read_text():
         assert time.time() < deadline and first.poll() is None, log.read_text()[-3000:]
         time.sleep(0.3)
     os.kill(first.pid, signal.SIGKILL)
