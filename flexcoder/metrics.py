@@ -38,10 +38,11 @@ def mean_average_precision(
             is_last = torch.ones_like(s_sorted, dtype=torch.bool)
             is_last[:, :-1] = ~ties
             ends = torch.where(is_last, pos, torch.full_like(pos, g)).flip(1).cummin(1).values.flip(1)
-            precision_at_end = cum_tp.gather(1, ends) / (ends + 1).float()
+            precision_at_end = cum_tp.gather(1, ends).double() / (ends + 1)
         else:  # the common case for continuous scores: every item is its own group
-            precision_at_end = cum_tp / (pos + 1).float()
-        n_rel = rel_sorted.sum(1)
+            precision_at_end = cum_tp.double() / (pos + 1)
+        # Counts are exact in float32; precisions and their sums are float64, so the logged mAP has no float32 noise.
+        n_rel = rel_sorted.sum(1).double()
         ap = (precision_at_end * rel_sorted).sum(1) / n_rel.clamp(min=1)
         valid = n_rel > 0
         total += ap[valid].sum().item()
@@ -65,4 +66,6 @@ def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int = 1) -> fl
     if labels.dim() == 2:
         labels = labels.float().argmax(1)
     topk = logits.topk(k, dim=1).indices
-    return (topk == labels.to(topk.device)[:, None]).any(1).float().mean().item()
+    hits = int((topk == labels.to(topk.device)[:, None]).any(1).sum().item())
+    # An exact fraction in float64: a float32 mean would log 0.9655 as 0.9654999971389771.
+    return hits / len(topk) if len(topk) else float("nan")

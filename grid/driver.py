@@ -356,4 +356,8 @@ def _print_summary(tracking: GridTracking, cells: list[Cell]) -> None:
         shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted(test.items()))
         best = f"{metric:.4f}" if metric is not None else "-"
         print(f"  {cell_id:<{width}}  {status:<8}  best={best}  {shown}")
-    print(f"[grid] open the MLflow UI: mlflow ui --backend-store-uri {tracking.uri}\n", flush=True)
+    if tracking.uri.startswith(("http://", "https://")):
+        print(f"[grid] in the MLflow UI: {tracking.ui_link()}\n", flush=True)
+    else:
+        print(f"[grid] open the MLflow UI: mlflow ui --backend-store-uri {tracking.uri}\n"
+              f"       then {tracking.ui_link()}\n", flush=True)  # fmt: skip

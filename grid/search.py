@@ -26,6 +26,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState, create_trial
 from ray.tune.search import Searcher
 
+from grid.naming import trial_label
 from grid.space import Cell, Distribution, Search, applies_to
 from grid.tracking import GridTracking
 
@@ -201,8 +202,10 @@ class CellSearcher(Searcher):
         state.launched += 1
         state.live[trial_id] = params
         self._cell_of[trial_id] = cell.id
+        index = state.launched if cell.study.search is not None else None
         grid = {"grid.cell": cell.id, "grid.parent_run_id": state.parent_run_id, "grid.metric": cell.metric,
-                "grid.study": cell.study_index, "grid.rerun_of": rerun_of}  # fmt: skip
+                "grid.study": cell.study_index, "grid.rerun_of": rerun_of,
+                "grid.run_name": trial_label(cell.label or cell.id, index, params)}  # fmt: skip
         return {**cell.point, **params, **grid}  # the trial adds the rest of its constants (grid.trials)
 
     def _close(self, cell: Cell, state: CellState) -> None:
@@ -210,9 +213,9 @@ class CellSearcher(Searcher):
         pick = max if cell.mode == "max" else min
         scored = [(value, run_id) for run_id, value in state.finished.values() if value is not None]
         best = pick(scored) if scored else None
-        metrics = self._tracking.final_metrics(best[1]) if best else None  # from MLflow, as the trial logged them
-        self._tracking.close_parent(state.parent_run_id, metrics, best[1] if best else None,
-                                    errors=len(state.failed), trials=state.launched)  # fmt: skip
+        run = self._tracking.get_run(best[1]) if best else None  # its metrics as the trial logged them
+        self._tracking.close_parent(state.parent_run_id, run, errors=len(state.failed), trials=state.launched,
+                                    searched=list(optuna_distributions(cell)))  # fmt: skip
         if cell.study.search is not None:
             self._tracking.log_search_history(state.parent_run_id, state.history)
         state.closed = True

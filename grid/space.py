@@ -22,6 +22,7 @@ import yaml
 from flexcoder import ConfigError, TrialConfig, list_methods, method_info
 from flexcoder.config import leaf_paths
 from flexcoder.data.registry import get_dataset, list_datasets
+from grid.naming import SEPARATOR, cell_label
 
 
 class SpaceError(ValueError):
@@ -103,7 +104,14 @@ class Space:
         studies_of: dict[str, set[int]] = {}
         for cell in cells:
             studies_of.setdefault(cell.id, set()).add(cell.study_index)
-        return [dataclasses.replace(c, shared_id=True) if len(studies_of[c.id]) > 1 else c for c in cells]
+        cells = [dataclasses.replace(c, shared_id=True) if len(studies_of[c.id]) > 1 else c for c in cells]
+        # Run names (grid.naming); two studies that differ only in fixed params give the same one: prefix the study.
+        labels = [cell_label(c.constants, c.grid_values, searched=c.study.search is not None) for c in cells]
+        seen: dict[str, set[int]] = {}
+        for cell, label in zip(cells, labels):
+            seen.setdefault(label, set()).add(cell.study_index)
+        return [dataclasses.replace(c, label=f"study{c.study_index}{SEPARATOR}{label}" if len(seen[label]) > 1
+                                    else label) for c, label in zip(cells, labels)]  # fmt: skip
 
     def num_trials(self) -> int:
         return sum(c.num_trials for c in self.cells())
@@ -122,6 +130,7 @@ class Cell:
     constants: Mapping[str, Any]
     grid_values: Mapping[str, Any]
     shared_id: bool = False  # another study has a cell with the same grid point (see Space.cells)
+    label: str = ""  # its MLflow run name (grid.naming), set by Space.cells
 
     @property
     def method(self) -> str:

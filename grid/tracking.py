@@ -16,15 +16,19 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from grid.naming import identity_tags
 from grid.space import Cell, Space, resolved
 
 MLFLOW_BATCH = 100  # MlflowClient.log_batch accepts at most 100 params and 1000 metrics per call
+# MLflow 3's UI opens an experiment in its GenAI view (traces) unless this tag says it holds model training runs.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI
 
 
 def default_tracking_uri(cwd: str | Path | None = None) -> str:
@@ -92,6 +96,10 @@ class GridTracking:
             self.experiment_id = self.client.create_experiment(space.name, artifact_location=artifact_location)
         else:
             self.experiment_id = exp.experiment_id
+        # Set on every run, not only at creation: the space's description may have changed since.
+        self.client.set_experiment_tag(self.experiment_id, *EXPERIMENT_KIND)
+        if space.description:
+            self.client.set_experiment_tag(self.experiment_id, DESCRIPTION_TAG, space.description)
         self.commit = git_commit()
 
     @property
@@ -106,6 +114,13 @@ class GridTracking:
     @property
     def spec(self) -> TrackingSpec:
         return TrackingSpec(self.uri, self.experiment_id)
+
+    def ui_link(self, server: str = "http://127.0.0.1:5000") -> str:
+        """The experiment's runs table in the MLflow UI. MLflow 3.17's UI picks its view from a global switch
+        (GenAI by default, remembered by the browser), not from the experiment's kind tag: the link asks for the
+        model-training view."""
+        base = self.uri if self.uri.startswith(("http://", "https://")) else server
+        return f"{base.rstrip('/')}/#/experiments/{self.experiment_id}/runs?workflowType=machine_learning"
 
     def parents_by_cell(self) -> dict[str, Any]:
         """{cell id: its most recent parent run} for the whole experiment, in one paginated query."""
@@ -123,9 +138,8 @@ class GridTracking:
             out.setdefault(run.data.tags.get(MLFLOW_PARENT_RUN_ID, ""), []).append(run)
         return out
 
-    def final_metrics(self, run_id: str) -> dict[str, float]:
-        """A trial run's metrics as it logged them last (the "/"-named ones: val/, test/, time/...)."""
-        return {k: v for k, v in self.client.get_run(run_id).data.metrics.items() if "/" in k}
+    def get_run(self, run_id: str) -> Any:
+        return self.client.get_run(run_id)
 
     def log_search_history(self, parent_run_id: str, history: list[dict[str, Any]]) -> None:
         """A searched cell's Optuna trials in the order they ended (params, state, value), as
@@ -138,7 +152,7 @@ class GridTracking:
             "grid.space": self.space.name, "grid.metric": cell.metric,
             **{f"grid.{k}": str(v) for k, v in cell.grid_values.items()},
         }  # fmt: skip
-        run = self.client.create_run(self.experiment_id, run_name=cell.id, tags=tags)
+        run = self.client.create_run(self.experiment_id, run_name=cell.label or cell.id, tags=tags)
         rid = run.info.run_id
         params = [Param(k, _param_value(v)) for k, v in cell.constants.items()]
         params += [Param(f"search.{k}", json.dumps(d.to_dict())) for k, d in cell.study.searched.items()]
@@ -155,12 +169,22 @@ class GridTracking:
             self.client.set_tag(run.info.run_id, "grid.stopped_by", by)
             self.client.set_terminated(run.info.run_id, "KILLED")
 
-    def close_parent(self, run_id: str, best: Mapping[str, float] | None, best_run_id: str | None, errors: int,
-                     trials: int) -> None:  # fmt: skip
-        metrics = [Metric(k, float(v), _now_ms(), 0) for k, v in (best or {}).items() if _is_number(v)]
+    def close_parent(self, run_id: str, best: Any | None, errors: int, trials: int,
+                     searched: Sequence[str] = ()) -> None:  # fmt: skip
+        """Ends a cell's parent run with its best trial (an MLflow run, or None when no trial finished): that trial's
+        final metrics, a link to it, and for a searched cell the values it ran with (as params under their own keys,
+        next to the `search.*` ranges)."""
+        metrics = [Metric(k, v, _now_ms(), 0) for k, v in (best.data.metrics if best else {}).items() if "/" in k]
         metrics += [Metric("grid/trials", trials, _now_ms(), 0), Metric("grid/errors", errors, _now_ms(), 0)]
-        tags = [RunTag("best_run_id", best_run_id)] if best_run_id else []
+        tags = []
+        if best is not None:
+            link = f"[{best.info.run_name}](#/experiments/{self.experiment_id}/runs/{best.info.run_id})"
+            tags = [RunTag("best_run_id", best.info.run_id), RunTag("mlflow.note.content", f"Best trial: {link}")]
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        if best is not None and searched:
+            logged = self.client.get_run(run_id).data.params  # a resumed cell may have logged them before it died
+            values = [Param(k, best.data.params[k]) for k in searched if k in best.data.params and k not in logged]
+            _log_params(self.client, run_id, values)
         # The cell's Tuner is done, so a child still RUNNING is an attempt whose process died (killed, crashed) with
         # no retry left: it could not close its own run.
         dead = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' and attributes.status = 'RUNNING'"
@@ -224,13 +248,6 @@ def search_all_runs(client: MlflowClient, experiment_id: str, filter_string: str
         token = page.token
         if not token:
             return runs
-
-
-def identity_tags(flat: Mapping[str, Any]) -> dict[str, str]:
-    """The tags that say what a run is, from a flat trial config: shared by parent and child runs."""
-    tags = {k: str(flat[k]) for k in ("method", "dataset", "backbone", "shots", "seed")}
-    tags["data"] = "simulated" if flat["backbone"] == "simulated" else "real"
-    return tags
 
 
 def find_child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> list:

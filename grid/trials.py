@@ -17,9 +17,10 @@ from ray import tune
 from flexcoder import TrialConfig, TrialContext, run_trial
 from grid.space import AXES, Space, cell_constants
 from grid.textgen_actor import actor_name
-from grid.tracking import TrackingSpec, TrialRun, identity_tags
+from grid.naming import identity_tags
+from grid.tracking import TrackingSpec, TrialRun
 
-GRID_KEYS = ("grid.cell", "grid.parent_run_id", "grid.metric", "grid.study", "grid.rerun_of")
+GRID_KEYS = ("grid.cell", "grid.parent_run_id", "grid.metric", "grid.study", "grid.rerun_of", "grid.run_name")
 
 
 class TuneMlflowLogger:
@@ -49,13 +50,12 @@ def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, space: Space,
     # As many torch threads as CPUs Ray gave this trial: concurrent trials each using every core oversubscribe it.
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
     searched = dict(config)
-    cell_id, parent_run_id, metric, study, rerun_of = (searched.pop(k) for k in GRID_KEYS)
+    cell_id, parent_run_id, metric, study, rerun_of, name = (searched.pop(k) for k in GRID_KEYS)
     point = {k: searched.pop(k) for k in list(searched) if k in AXES or k in space.studies[study].grid}
     cfg = TrialConfig.from_flat({**cell_constants(space.studies[study], point, space.data_root), **searched})
-    context = tune.get_context()
     own = cfg.own_flat()
-    tags = {**identity_tags(own), "grid.cell": cell_id}
-    run = TrialRun(tracking, parent_run_id, context.get_trial_id(), context.get_trial_name(), own, tags, rerun_of)
+    tags = {**identity_tags(own), "grid.cell": cell_id, "grid.tune_trial": tune.get_context().get_trial_name()}
+    run = TrialRun(tracking, parent_run_id, tune.get_context().get_trial_id(), name, own, tags, rerun_of)
     if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
         tune.report({**_only(run.finished_metrics, metric), "mlflow_run_id": run.run_id})
         return

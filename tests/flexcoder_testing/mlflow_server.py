@@ -19,14 +19,15 @@ BIN = Path(sys.executable).parent
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_store_uri: str, folder: Path, workers: int = 1) -> Iterator[str]:
-    """Yields the server's URL once /health answers; its log is `folder/server.log`."""
+def mlflow_server(backend_store_uri: str, folder: Path, workers: int = 1, command: str = "server") -> Iterator[str]:
+    """Yields the server's URL once /health answers; its log is `folder/server.log`. `command`: "server", or "ui"
+    (what a user types to look at a store)."""
     (port,) = free_ports(1)
     # MLflow's background job runner (a pool of huey consumers) serves GenAI jobs the grid never submits.
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = open(folder / "server.log", "w")
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        [str(BIN / "mlflow"), command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
          "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(folder / "artifacts")],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip

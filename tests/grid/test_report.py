@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 
 from grid.report import SIMULATED_HEADER, build_report, coder_table, flexclip_tables, load_results, main
 from grid.space import parse_space
-from grid.tracking import GridTracking, TrialRun, identity_tags
+from grid.naming import identity_tags
+from grid.tracking import GridTracking, TrialRun
 
 SPACE = {
     "name": "report-test",
@@ -65,8 +66,8 @@ def write_store(uri: str):
         if cell.study.search:  # the first trial stopped early by ASHA
             tracking.mark_stopped_early(parent, "t0", "asha")
             trials = trials[1:]
-        best, best_id = max(trials, key=lambda t: t[0][cell.metric])
-        tracking.close_parent(parent, best, best_id, errors=0, trials=len(trials))
+        best_id = max(trials, key=lambda t: t[0][cell.metric])[1]
+        tracking.close_parent(parent, tracking.get_run(best_id), errors=0, trials=len(trials))
     return space
 
 

@@ -13,14 +13,6 @@ pytestmark = pytest.mark.integration
 SMOKE = Path(__file__).resolve().parents[2] / "search_spaces" / "smoke.yaml"
 
 
-@pytest.fixture(scope="module")
-def smoke_run(ray_local, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("smoke")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    code = main(["--space", str(SMOKE), "--mlflow-uri", uri, "--storage", str(tmp / "ray_results")])
-    return code, uri, tmp
-
-
 def _runs(uri):
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("smoke")
@@ -179,3 +171,32 @@ def test_driver_killed_mid_grid_resumes_without_rerunning_or_duplicating(tmp_pat
     assert by_cell[finished_before_kill].data.tags["grid.attempts"] == "1"  # not run again
     # A trial interrupted mid-run reuses its run (attempts 2); one that never started has a single attempt.
     assert all(r.data.tags["grid.attempts"] in {"1", "2"} for r in children)
+
+
+def test_every_run_says_what_it_is_in_its_name_and_tags(smoke_run):
+    _, uri, _ = smoke_run
+    client, exp, runs = _runs(uri)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the model-training kind, not GenAI
+    assert exp.tags["mlflow.note.content"] == load_space(SMOKE).description
+    for run in runs:  # baselines and searched cells included
+        assert {"method", "variant", "dataset", "backbone", "shots", "seed"} <= set(run.data.tags), run.info.run_name
+    parents = {r.data.tags["grid.cell"]: r for r in runs if r.data.tags["grid.role"] == "cell"}
+    names = {cell: run.info.run_name for cell, run in parents.items()}
+    assert len(set(names.values())) == len(names)
+    assert names["flexclip/pascal_sentence/simulated/shots=1/seed=0/flexclip.variant=raw_clip"] == \
+        "flexclip raw_clip · pascal_sentence · 1 shot · seed 0"  # fmt: skip
+    assert names["coder/pascal_sentence/simulated/shots=0/seed=0/coder.variant=clip_prompt"] == \
+        "coder clip_prompt · pascal_sentence · 0 shots · seed 0"  # fmt: skip
+    searched = parents["flexclip/pascal_sentence/simulated/shots=1/seed=0"]
+    assert searched.info.run_name == "flexclip full (searched) · pascal_sentence · 1 shot · seed 0"
+    assert searched.data.tags["variant"] == "full"
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == searched.info.run_id]
+    assert sorted(r.info.run_name.split(" · #")[1].split()[0] for r in trials) == ["1", "2", "3"]
+    for trial in trials:
+        weight = float(trial.data.params["flexclip.loss.contrastive"])
+        assert trial.info.run_name.startswith(searched.info.run_name + " · #")
+        assert trial.info.run_name.endswith(f"contrastive={weight:.3g}")
+    # The searched cell's parent holds the values its best trial ran with, and links to that trial.
+    best = client.get_run(searched.data.tags["best_run_id"])
+    assert searched.data.params["flexclip.loss.contrastive"] == best.data.params["flexclip.loss.contrastive"]
+    assert f"runs/{best.info.run_id})" in searched.data.tags["mlflow.note.content"]
