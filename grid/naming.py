@@ -1,9 +1,9 @@
 """What a run is called and tagged in MLflow, so runs can be told apart in the UI's table and chart legends.
 
 A cell's label puts what varies first and drops what every cell shares: "flexclip full · wikipedia · 5 shots ·
-seed 0"; a searched cell says so ("flexclip full (searched) · ..."), and its trials add their index and searched
-values ("... · #3 consistency=0.53 contrastive=2.1"). The full cell id stays in the tag `grid.cell` (ours: cell ids
-were cut off in the runs table before the part that differed).
+seed 0"; a searched cell says so ("flexclip full (searched) · ..."), and its trials lead with their index and
+searched values ("#3 consistency=0.53 contrastive=2.1 · flexclip full (searched) · ..."). The full cell id stays in
+the tag `grid.cell` (ours: cell ids were cut off in the runs table before the part that differed).
 """
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ def cell_label(flat: Mapping[str, Any], grid_values: Mapping[str, Any], searched
 
 
 def trial_label(cell: str, index: int | None, searched: Mapping[str, Any]) -> str:
-    """A trial's run name: its cell's label, and for a searched cell the trial's index (from 1) and values."""
+    """A trial's run name: its cell's label, led for a searched cell by the trial's index (from 1) and values, the
+    part a chart legend or the runs table shows first and that tells a cell's trials apart."""
     if index is None:
         return cell
     values = " ".join(f"{_leaf(k)}={_short(v)}" for k, v in sorted(searched.items()))
-    return f"{cell}{SEPARATOR}#{index}" + (f" {values}" if values else "")
+    return f"#{index}" + (f" {values}" if values else "") + f"{SEPARATOR}{cell}"
 
 
 def _leaf(key: str) -> str:

@@ -57,3 +57,16 @@ def test_a_trial_run_page_shows_its_metrics(ui):
     for name in ("test/map_avg", "test/map_i2t", "val/map_avg"):
         value = trial.data.metrics[name]
         assert f"{name} {value}" in text  # the metric and its float64 value, as MLflow holds it
+
+
+def test_a_searched_cell_page_names_its_best_trial_and_the_values_it_ran_with(ui):
+    url, uri = ui
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("smoke")
+    parent = client.search_runs([exp.experiment_id], "tags.`grid.role` = 'cell' and params.`search.flexclip.loss."
+                                "contrastive` != ''")[0]  # fmt: skip
+    best = client.get_run(parent.data.tags["best_run_id"])
+    page = f"{url}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}?workflowType=machine_learning"
+    text = render(page, expect="Best trial")
+    assert f"Best trial: {best.info.run_name}" in text
+    assert f"flexclip.loss.contrastive {best.data.params['flexclip.loss.contrastive']}" in text

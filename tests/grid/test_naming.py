@@ -59,9 +59,9 @@ def test_labels_put_grid_params_first_and_a_real_backbone_after_the_dataset():
     assert label == "coder text_set=name+att (searched) · wikipedia · ViT-B-32/openai · 1 shot · seed 1"
 
 
-def test_a_searched_trial_adds_its_index_and_values_and_a_grid_trial_adds_nothing():
+def test_a_searched_trial_leads_with_its_index_and_values_and_a_grid_trial_adds_nothing():
     searched = {"flexclip.loss.contrastive": 0.123456, "flexclip.loss.consistency": 2.0}
-    assert trial_label("cell", 3, searched) == "cell · #3 consistency=2 contrastive=0.123"
+    assert trial_label("cell", 3, searched) == "#3 consistency=2 contrastive=0.123 · cell"
     assert trial_label("cell", None, {}) == "cell"
 
 
