@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -21,6 +22,7 @@ import yaml
 
 from flexcoder import ConfigError, TrialConfig, list_methods, method_info
 from flexcoder.config import leaf_paths
+from flexcoder.data.knowledge import simulated_datasets
 from flexcoder.data.registry import get_dataset, list_datasets
 from grid.naming import SEPARATOR, cell_label
 
@@ -30,6 +32,7 @@ class SpaceError(ValueError):
 
 
 DIST_KINDS = ("uniform", "loguniform", "choice", "randint")
+SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a space's name is a path part: no "/", no leading "." ("../x")
 AXES = ("method", "dataset", "backbone", "shots", "seed")  # a study's own grid axes; params may add more
 
 
@@ -200,8 +203,9 @@ def parse_space(raw: Any, source: str = "") -> Space:
         raise SpaceError("the file must be a mapping with keys name and studies")
     _check_keys(raw, {"name", "description", "data_root", "studies"}, "", required={"name", "studies"})
     name = raw["name"]
-    if not isinstance(name, str) or not name.strip():
-        raise SpaceError("name: must be a non-empty string (it becomes the MLflow experiment name)")
+    if not isinstance(name, str) or not re.fullmatch(SAFE_NAME, name):
+        raise SpaceError(f"name: {name!r} is not a safe name: letters, digits and . _ -, starting with a letter or "
+                         "digit (it becomes the MLflow experiment name and a folder under --storage and reports/)")
     studies = raw["studies"]
     if not isinstance(studies, list) or not studies:
         raise SpaceError("studies: must be a non-empty list")
@@ -247,6 +251,12 @@ def _parse_study(raw: Any, path: str) -> Study:
                     f"{task} datasets: {', '.join(list_datasets(task))}"
                 )
     backbones = _axis(raw, "backbone", str, path, default="simulated")
+    if "simulated" in backbones:
+        embedded = simulated_datasets()
+        for d in datasets:
+            if d not in embedded:
+                raise SpaceError(f"{path}.dataset: the embedded world (backbone: simulated) does not model {d!r}; "
+                                 f"it has {', '.join(embedded)}. Use a real backbone and data_root for {d!r}")
     for b in backbones:
         if b != "simulated":
             # Here, not at the top: flexcoder.backbones loads torch, which a simulated grid's driver never needs.
@@ -410,14 +420,19 @@ def cell_constants(study: Study, point: Mapping[str, Any], data_root: str | None
 
 
 def _check_cell(cell: Cell) -> None:
-    probe = dict(cell.constants)
-    for key, dist in cell.study.searched.items():
-        if applies_to(key, cell.method):
-            probe[key] = dist.sample_value()
-    try:
-        TrialConfig.from_flat(probe)
-    except ConfigError as e:
-        raise SpaceError(f"studies[{cell.study_index}].params: {e}") from None
+    """Type-check the values a trial of the cell can receive: its constants with every searched parameter at a
+    representative value, and then each value of every `choice` (a choice may mix types: `[1.0, "x"]`)."""
+    base = dict(cell.constants)
+    searched = {k: d for k, d in cell.study.searched.items() if applies_to(k, cell.method)}
+    probes = [{**base, **{k: d.sample_value() for k, d in searched.items()}}]
+    for key, dist in searched.items():
+        if dist.kind == "choice":
+            probes += [{**probes[0], key: value} for value in dist.args[1:]]
+    for probe in probes:
+        try:
+            TrialConfig.from_flat(probe)
+        except ConfigError as e:
+            raise SpaceError(f"studies[{cell.study_index}].params: {e}") from None
 
 
 def resolved(space: Space) -> dict[str, Any]:

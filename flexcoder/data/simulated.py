@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Sequence
 
 import numpy as np
 import torch
+
+from flexcoder.data.knowledge import knowledge
 
 DIM = 512
 
@@ -90,13 +90,6 @@ def phrase_vector(text: str) -> np.ndarray:
     if not words:
         return np.zeros(DIM, np.float32)
     return _unit(np.sum([word_vector(w) for w in words], axis=0))
-
-
-@functools.lru_cache(maxsize=None)
-def knowledge() -> dict[str, dict]:
-    """Class knowledge shipped with the package: {class: {synonyms, attributes, related}}."""
-    text = resources.files("flexcoder.data").joinpath("embedded/knowledge.json").read_text()
-    return json.loads(text)["classes"]
 
 
 class SimulatedClip:

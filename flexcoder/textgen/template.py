@@ -25,7 +25,7 @@ class TemplateGenerator:
 
     def __init__(self, knowledge: Mapping[str, Mapping] | None = None):
         if knowledge is None:
-            from flexcoder.data.simulated import knowledge as embedded
+            from flexcoder.data.knowledge import knowledge as embedded
 
             knowledge = embedded()
         self.knowledge = knowledge

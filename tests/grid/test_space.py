@@ -80,6 +80,19 @@ def test_multi_method_study_gives_each_method_only_its_own_params():
         ({"name": "t", "studies": [{"method": "coder", "dataset": "wikipedia", "scheduler": {"type": "asha"}}]},
          "asha needs per-epoch metrics"),
         (space(max_failures=-1), "max_failures"),
+        # A name is a path part under --storage and reports/: refused before anything is written.
+        ({"name": "../../evil", "studies": [{"method": "flexclip", "dataset": "wikipedia"}]}, "not a safe name"),
+        ({"name": "a/b", "studies": [{"method": "flexclip", "dataset": "wikipedia"}]}, "not a safe name"),
+        ({"name": ".hidden", "studies": [{"method": "flexclip", "dataset": "wikipedia"}]}, "not a safe name"),
+        # Every choice is type-checked, not only the first.
+        (space(params={"flexclip.loss.contrastive": {"choice": [1.0, "x"]}}, search={"trials": 2}),
+         r"flexclip.loss.contrastive: expected a number, got 'x'"),
+        (space(params={"flexclip.variant": {"choice": ["full", "half"]}}, search={"trials": 2}),
+         r"flexclip.variant: 'half' is not one of"),
+        # A dataset the embedded world does not model, named with those it has, before Ray starts.
+        ({"name": "t", "studies": [{"method": "coder", "dataset": "food101"}]},
+         r"studies\[0\].dataset: the embedded world \(backbone: simulated\) does not model 'food101'; it has "
+         "nuswide, nuswide10k, pascal_sentence, wikipedia"),
     ],
 )
 def test_bad_spaces_fail_with_the_key_path(raw, message):
@@ -111,3 +124,9 @@ def test_resolved_space_is_plain_data():
     s = parse_space(space(params={"flexclip.loss.contrastive": {"loguniform": [0.01, 10]}}, search={"trials": 2}))
     out = resolved(s)
     assert out["studies"][0]["params"]["flexclip.loss.contrastive"] == {"loguniform": [0.01, 10]}
+
+
+def test_real_data_datasets_are_fine_with_a_real_backbone():
+    s = parse_space({"name": "t", "studies": [{"method": "coder", "dataset": "food101",
+                                               "backbone": "ViT-B-32/openai"}]})  # fmt: skip
+    assert [c.constants["dataset"] for c in s.cells()] == ["food101"]

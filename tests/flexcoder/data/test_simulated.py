@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from flexcoder.data.knowledge import simulated_datasets
 from flexcoder.data.registry import get_dataset, list_datasets
 from flexcoder.data.tasks import (classification_task, load_features, retrieval_task, sample_shots,
                                   source_target_split)  # fmt: skip
@@ -114,3 +115,14 @@ def test_classification_refuses_multilabel_data():
 def test_real_backbone_without_data_names_the_expected_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="trainset_txt_img_cat.list"):
         load_features("wikipedia", "ViT-B-32/openai", str(tmp_path))
+
+
+@pytest.mark.parametrize("name", list_datasets())
+def test_simulated_datasets_lists_exactly_the_datasets_the_world_can_build(name):
+    """What a space is checked against (before Ray starts) agrees with what a trial can load."""
+    if name in simulated_datasets():
+        if name != "nuswide":  # the largest; built by other tests
+            assert len(load_features(name, "simulated").train.labels) == get_dataset(name).n_train
+    else:
+        with pytest.raises(KeyError):
+            load_features(name, "simulated")
