@@ -43,7 +43,7 @@ ARTIFACT_DIR = "report"
 PUBLISHED: dict[tuple[str, str, str, int], dict[str, float]] = {}
 """The papers' published test numbers, keyed (method, variant, dataset, shots) -> {metric: value}, e.g.
 ("flexclip", "full", "wikipedia", 5) -> {"test/map_i2t": ..., "test/map_t2i": ..., "test/map_avg": ...}.
-Empty: neither paper's result tables could be retrieved (shared/research/methods.md §1.9 and §3), so real-data rows
+Empty: neither paper's result tables could be retrieved (docs/methods.md §3), so real-data rows
 show "missing". Add an entry only with the paper table it comes from; never estimate one."""
 
 _AXES = ("method", "dataset", "shots", "seed", "data_root")  # what a cell is indexed by, not part of its setting
@@ -490,7 +490,7 @@ def _preamble(results: ExperimentResults) -> list[str]:
                 if results.failed_cells else "") + "."]  # fmt: skip
     lines.append("Each entry is one cell per seed (the best trial of the cell, tag best_run_id); mean ± sample std "
                  "over seeds. Paper numbers sit beside ours for real data only; \"missing\" means the paper's table "
-                 "was not available (shared/research/methods.md §3).")  # fmt: skip
+                 "was not available (docs/methods.md §3).")  # fmt: skip
     return lines
 
 

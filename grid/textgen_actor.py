@@ -2,7 +2,7 @@
 
 The driver calls `start_textgen_actor(cfg, namespace)` before `Tuner.fit()` and passes the returned
 `TextgenClient` to trials as `TrialContext.textgen`; trials call `client.generate(requests)`, which forwards the
-whole batch to the actor by name (ecosystem.md 3.3: named detached actor, get_if_exists=True, whole batches per call
+whole batch to the actor by name (a named detached actor, get_if_exists=True, whole batches per call
 because a plain actor runs one method at a time). The actor wraps `flexcoder.textgen.create_generator(cfg)`, so its
 disk cache and backend (vLLM on `cfg.num_gpus` GPUs) live once per grid. Being detached, it outlives a failing
 trial and the driver; `stop_textgen_actor(namespace)` kills it. If the actor died, the client re-creates it (or

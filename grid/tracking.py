@@ -33,7 +33,7 @@ DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the U
 
 def default_tracking_uri(cwd: str | Path | None = None) -> str:
     """`sqlite:///<absolute path>/mlflow.db`: absolute because Tune may run trials in other directories, and not
-    ./mlruns because MLflow >= 3.13 refuses the file store (shared/research/ecosystem.md §2.1)."""
+    ./mlruns because MLflow >= 3.13 refuses the file store unless MLFLOW_ALLOW_FILE_STORE is set."""
     return f"sqlite:///{Path(cwd or os.getcwd()).resolve() / 'mlflow.db'}"
 
 

@@ -1,4 +1,4 @@
-"""Few-shot CODER-Adapter (arXiv 2404.17753; official classify_few_shot.py / utils.py, methods.md 1.6).
+"""Few-shot CODER-Adapter (arXiv 2404.17753; official classify_few_shot.py / utils.py, docs/methods.md §1.6).
 
 Tip-Adapter's training-free cache with CODER vectors as keys and queries:
   keys K = normalise(CODER(support images)), values V = one-hot support labels, query q = normalise(CODER(x));

@@ -1,4 +1,4 @@
-"""Auto Text Generator glue (methods.md 1.3): ask a generator, parse, filter, de-duplicate, fill the templates.
+"""Auto Text Generator glue (docs/methods.md §1.3): ask a generator, parse, filter, de-duplicate, fill the templates.
 
 Counts everything that went wrong instead of failing: `TextStats` ends up in the trial's metrics.
 """

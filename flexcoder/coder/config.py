@@ -37,7 +37,7 @@ class CoderConfig:
             uses "name+att+ana"; our choice: one key for both so the ablation axis applies to both.
         max_texts_per_type: keep at most this many parsed items per (class, text type); 0 = keep all (the official
             ATG keeps whatever the LLM returns).
-        rerank: the one-to-one (ovo) rerank stage ("CODER*", methods.md 1.5), zero-shot only.
+        rerank: the one-to-one (ovo) rerank stage ("CODER*", docs/methods.md §1.5), zero-shot only.
         rerank_k: candidates reranked; 5 = the official hard-coded K.
         rerank_threshold: rerank only when softmax(top1) - softmax(top2) < this; 0.1 = the official fallback /
             ImageNet value (utils.get_thres).
@@ -48,7 +48,7 @@ class CoderConfig:
             min-max normalised cosine between L2-normalised CODER vectors of the query and the support images.
         adapter_search: search alpha/beta on the validation split (official: 500 betas in [0.1, 200) x 50 alphas in
             [0.1, 20), 3 re-centred rounds); the test accuracy reported is the one of the val-selected pair (our
-            choice: the official max over init-hp and searched-hp test accuracy peeks at test, methods.md 4.2).
+            choice: the official max over init-hp and searched-hp test accuracy peeks at test, docs/methods.md §1.6).
         textgen: the text generator backend (`flexcoder.textgen.TextgenConfig`).
     """
 

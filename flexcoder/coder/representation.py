@@ -1,4 +1,4 @@
-"""CODER's representation and zero-shot classifiers (arXiv 2404.17753; official code, methods.md 1.1, 1.4, 1.5).
+"""CODER's representation and zero-shot classifiers (arXiv 2404.17753; official code, docs/methods.md §1.1, 1.4, 1.5).
 
 - `TextBank`: every CODER text in class blocks [att ; ana ; name ; syno] (official concate_general_texts order),
   with, per row, its class and whether it belongs to S_c (name / syno) or A_c (att / ana).
@@ -6,7 +6,7 @@
   temperature, no softmax; get_general_CODER).
 - `heuristic_scores`: score(x, c) = 100 * mean([A_c entries..., max(S_c)]) (classify_zero_shot.heuristic_classifier).
 - `rerank`: the one-to-one stage of CODER* (modify_top_gap), without the official ground-truth-in-top-K condition
-  (label leak; accuracy-neutral, methods.md 4.1).
+  (label leak; accuracy-neutral, docs/methods.md §1.5).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def uncertain(scores: torch.Tensor, threshold: float) -> torch.Tensor:
 
 def candidate_pairs(scores: torch.Tensor, k: int, threshold: float) -> set[tuple[int, int]]:
     """Unordered class pairs (i < j) that co-occur in the top-K of some uncertain sample: the only pairs the
-    rerank reads (methods.md 1.3 default for which ovo pairs to generate)."""
+    rerank reads (docs/methods.md §1.3 default for which ovo pairs to generate)."""
     k = min(k, scores.shape[1])
     top = scores[uncertain(scores, threshold)].topk(k, dim=1).indices.tolist()
     pairs = set()

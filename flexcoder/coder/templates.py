@@ -1,8 +1,9 @@
-"""CODER text templates per type (official CODER/template.py, methods.md 1.2; {c} = class name, underscores -> spaces).
+"""CODER text templates per type (official CODER/template.py, docs/methods.md §1.2; {c} = class name,
+underscores -> spaces).
 
 Generic templates apply to every dataset without a specific entry (all the simulated ones). The dataset-specific
-entries follow the official file's structure; their exact wording is paraphrased in methods.md, so treat them as
-close paraphrases. The last three generic ovo templates are ours ("+3 similar" in methods.md; exact text unknown).
+entries follow the official file's structure; we kept their structure and meaning, so treat their wording as a
+close paraphrase. The last three generic ovo templates are ours (written in the same style).
 """
 
 from __future__ import annotations

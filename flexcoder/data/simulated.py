@@ -1,6 +1,6 @@
 """The embedded simulated CLIP world: a feature space that behaves like CLIP's, needing no weights or images.
 
-Our construction (shared/DESIGN.md, "The embedded simulated CLIP world"); every run on it is tagged simulated.
+Our construction; every run on it is tagged simulated.
 
 - Every word w has a fixed random unit vector u_w, seeded by a hash of the word, in d = 512 (ViT-B/32's width).
 - A class c is known through `knowledge.json` (hand-written, shipped): name, synonyms, visual attribute phrases and
@@ -50,7 +50,7 @@ class WorldParams:
     attribute_weight: tuple[float, float] = (0.2, 0.6)  # uniform range per sampled attribute
     related_weight: float = 0.5
     # Related classes mixed into each image, weight related_weight / sqrt(k) each (k = all four listed per class).
-    # Session 2: the world first mixed in one related class per image at 0.4; CODER's analogous-class texts
+    # The world first mixed in one related class per image at 0.4; CODER's analogous-class texts
     # ("a {c} similar to {x}") then matched an image of c only when x happened to be drawn, and adding them lowered
     # zero-shot accuracy on pascal_sentence and nuswide10k. "A dog looks a bit like a wolf and a fox", every time,
     # is what those texts assume; with it, ana texts help on all three CODER datasets (tests/flexcoder/coder).

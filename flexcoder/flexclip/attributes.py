@@ -1,8 +1,8 @@
 """Class attribute embeddings a_c, the condition of the CoFeG generator (paper Sec. III-D).
 
-a_c = normalise(mean over templates of CLIP_text(template.format(class name))) (shared/DESIGN.md: "a photo of a
-{class}" averaged over templates). A multi-label item is conditioned on the normalised mean of its classes'
-attributes (our choice: NUS-WIDE items mix the content of 1-3 concepts, so their condition mixes too).
+a_c = normalise(mean over templates of CLIP_text(template.format(class name))) ("a photo of a {class}"
+averaged over templates, docs/methods.md §2.4). A multi-label item is conditioned on the normalised mean of its
+classes' attributes (our choice: NUS-WIDE items mix the content of 1-3 concepts, so their condition mixes too).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """FLEX-CLIP configuration (arXiv 2411.17454). Every default the paper leaves open says "our choice" and why.
 
-The paper's body (sizes, weights, epochs) was not retrievable (shared/research/methods.md, section 2), so most
+The paper's body (sizes, weights, epochs) was not retrievable (docs/methods.md §2), so most
 defaults below are our choices, sized so that a trial on the embedded simulated data runs in seconds on a CPU.
 Grid YAML addresses every leaf as a dotted key, e.g. `flexclip.loss.contrastive`, `flexclip.projector.epochs`,
 `flexclip.generator.latent_dim`.
@@ -17,8 +17,8 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
     "an image of a {}.",
     "a photo of the {}.",
 )
-"""Prompt templates averaged into the class attribute embedding a_c (shared/DESIGN.md: "a photo of a {class}"
-averaged over templates; our choice of the other three: the most common CLIP prompt variants)."""
+"""Prompt templates averaged into the class attribute embedding a_c ("a photo of a {class}" averaged over
+templates, docs/methods.md §2.4; our choice of the other three: the most common CLIP prompt variants)."""
 
 
 def _positive(obj: object, names: tuple[str, ...]) -> None:
@@ -38,7 +38,8 @@ class GeneratorConfig:
     """Stage 1, CoFeG: the composite multimodal VAE-GAN (paper Sec. III-D).
 
     Attributes:
-        latent_dim: VAE latent size (shared/DESIGN.md: 64-128; our choice 64, the small end, for CPU speed).
+        latent_dim: VAE latent size (the usual 64-128 range, docs/methods.md §2.4; our choice 64, the small end,
+            for CPU speed).
         hidden: hidden width of every encoder / decoder / critic MLP (our choice: 128; the f-CLSWGAN / CADA-VAE
             convention is 1024-4096, but each WGAN-GP critic step double-backprops through the critic, which made
             hidden 512 cost ~0.3 s per generator step on a 2-core CPU; 128 keeps stage 1 to a few seconds).
@@ -46,11 +47,11 @@ class GeneratorConfig:
         batch_size: real pairs per generator step (our choice: 64, for the same CPU-time reason).
         max_steps_per_epoch: cap on generator steps per epoch (our choice: 6, so every dataset, NUS-WIDE's ~15k pairs
             included, costs the same fixed budget per epoch; an "epoch" is then a fixed number of steps).
-        lr: Adam learning rate for encoders, decoders and critics (our choice: 1e-3. shared/DESIGN.md starts from
-            1e-4, the GAN convention for thousands of steps; with the 60-step CPU budget above 1e-4 leaves the
+        lr: Adam learning rate for encoders, decoders and critics (our choice: 1e-3. The GAN convention is 1e-4
+            (f-CLSWGAN, CADA-VAE) for thousands of steps; with the 60-step CPU budget above 1e-4 leaves the
             generator close to its initialisation (Wikipedia 5-shot val mAP 0.582 with 1e-4 vs 0.604 with 1e-3,
             one seed), so we take the larger rate; set 1e-4 with more epochs where compute allows).
-        beta1, beta2: Adam betas (0.5, 0.999), the WGAN-GP convention (methods.md 2.2).
+        beta1, beta2: Adam betas (0.5, 0.999), the WGAN-GP convention (docs/methods.md §2.2).
         critic_steps: critic updates per generator update (WGAN-GP standard: 5).
         gp_weight: gradient-penalty weight lambda_gp (WGAN-GP standard: 10).
         reconstruction: weight of the per-modality VAE reconstruction term -E_q[log p(x|z,a)] (paper: 1).
@@ -59,11 +60,11 @@ class GeneratorConfig:
             posterior collapses and every generated sample becomes its class mean).
         gan: weight of the generator's adversarial term -E[D(G(eps,a),a)] (paper: 1).
         cross_reconstruction: weight of the cross-modal reconstruction (decode text from the image latent and vice
-            versa), CADA-VAE coupling (methods.md 2.2; weight 1 unless tuned).
+            versa), CADA-VAE coupling (docs/methods.md §2.2; weight 1 unless tuned).
         alignment: weight of the latent distribution alignment between q(z|x_v,a) and q(z|x_t,a) (CADA-VAE coupling,
-            methods.md 2.2; weight 1).
+            docs/methods.md §2.2; weight 1).
         pseudo_per_class: pseudo pairs generated per target class; None = the mean number of real source pairs per
-            source class (shared/DESIGN.md: "comparable to the real source samples per class"), capped by
+            source class ("comparable to the real source samples per class", docs/methods.md §2.4), capped by
             pseudo_cap.
         pseudo_cap: cap on the automatic pseudo_per_class (our choice: 200, for speed: NUS-WIDE has ~3,800 source
             pairs per class and generating that many would only slow stage 2 down).
@@ -124,12 +125,12 @@ class ProjectorConfig:
             away only as far as the losses ask).
         epochs: stage-2 epochs (our choice: 10; val mAP is logged every epoch for ASHA, and each val evaluation
             costs ~0.25 s on 1,000 pairs, so more epochs are mostly evaluation time).
-        batch_size: pairs per step (methods.md 2.3: 128; our choice 256: more in-batch negatives for InfoNCE).
+        batch_size: pairs per step (docs/methods.md §2.3: 128; our choice 256: more in-batch negatives for InfoNCE).
         max_steps_per_epoch: cap on steps per epoch (our choice: 10, so NUS-WIDE's ~15k pairs stay within the time
             budget; an "epoch" is then a fixed budget of steps, at most 2,560 pairs).
         lr: Adam learning rate; null (the default) means ZERO_SHOT_LR = 1e-4 without real target shots and
-            FEW_SHOT_LR = 1e-3 with them (our choice, on val mAP, never on test). methods.md 2.3 gives 1e-4 and
-            shared/DESIGN.md suggests 1e-3; which is better depends on whether target shots exist. Val mAP of full
+            FEW_SHOT_LR = 1e-3 with them (our choice, on val mAP, never on test). The usual starting points are 1e-4
+            and 1e-3; which is better depends on whether target shots exist. Val mAP of full
             FLEX-CLIP on the simulated data (seed 0 / seed 1; wikipedia, pascal_sentence, nuswide10k):
               0 shots  1e-4: .581/.580  .442/.437  .598/.602   1e-3: .533/.533  .446/.444  .534/.524
               1 shot   1e-4: .648/.634  .493/.489  .658/.661   1e-3: .758/.732  .582/.603  .744/.754
@@ -141,7 +142,7 @@ class ProjectorConfig:
             from 3 shots on, the reverse of the paper's ablation. With 1e-3 full FLEX-CLIP beats it at 5 shots
             (.962/.878/.977 vs no_gate .878/.642/.904, seed 0). A number set here applies to every shot count.
         weight_decay: Adam weight decay (our choice: 0, none mentioned by the paper).
-        temperature: InfoNCE temperature tau (shared/DESIGN.md: 0.07, CLIP's initial value).
+        temperature: InfoNCE temperature tau (0.07, CLIP's initial value).
         shot_share: fraction of every stage-2 batch drawn (with replacement) from the real target-class shots when
             shots > 0 (our choice; the paper trains on "source + few target + pseudo target" samples without saying
             how they are mixed). Mixed in proportion, K shots per class are a few dozen pairs among thousands, and on
@@ -184,7 +185,7 @@ class ProjectorConfig:
 @dataclass(frozen=True)
 class LossWeights:
     """Stage-2 loss weights: L = classification * L_cls + consistency * L_mc + contrastive * L_con (paper Sec.
-    III-E2 names the three terms; methods.md 2.3: weights 1 by default)."""
+    III-E2 names the three terms; docs/methods.md §2.3: weights 1 by default)."""
 
     classification: float = 1.0
     consistency: float = 1.0

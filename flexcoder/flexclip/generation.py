@@ -1,6 +1,6 @@
 """Stage 1 of FLEX-CLIP: train CoFeG on real pairs and generate pseudo target-class pairs (paper Sec. III-D).
 
-Training data: the real source-class pairs plus the K-shot target pairs (methods.md 2.2). One generator step
+Training data: the real source-class pairs plus the K-shot target pairs (docs/methods.md §2.2). One generator step
 minimises, summed over both modalities,
     reconstruction * L_rec + kl * KL                                  (VAE, Sec. III-D)
   + cross_reconstruction * L_rec(G_t(z_v, a), x_t) (and v <-> t)     (cross-modal coupling, CADA-VAE)
@@ -107,7 +107,7 @@ def train_cofeg(
 
 def pseudo_count(cfg: GeneratorConfig, train_labels: torch.Tensor, source_classes: tuple[int, ...]) -> int:
     """Pseudo pairs per target class: cfg.pseudo_per_class, or the mean number of real pairs per source class capped
-    at cfg.pseudo_cap (shared/DESIGN.md: comparable to the real source samples per class)."""
+    at cfg.pseudo_cap (docs/methods.md §2.4: comparable to the real source samples per class)."""
     if cfg.pseudo_per_class is not None:
         return cfg.pseudo_per_class
     per_class = train_labels[:, list(source_classes)].sum(0).float().mean().item()

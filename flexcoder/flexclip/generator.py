@@ -3,7 +3,7 @@
 Per modality m in {image, text}: a conditional VAE encoder E_m(x, a) -> (mu, logvar), a generator G_m(z, a) -> x
 that is also the VAE decoder (VAE-GAN weight sharing, Sec. III-D), and a conditional critic D_m(x, a) (WGAN-GP).
 The two modalities share one latent space through cross-reconstruction and latent alignment (CADA-VAE coupling,
-methods.md 2.2), so one eps ~ N(0, I) decoded by both generators gives a pseudo image-text *pair*.
+docs/methods.md §2.2), so one eps ~ N(0, I) decoded by both generators gives a pseudo image-text *pair*.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ MODALITIES = ("image", "text")
 
 
 def _leaky() -> nn.Module:
-    """LeakyReLU(0.2), the f-CLSWGAN / CADA-VAE activation (methods.md 2.2)."""
+    """LeakyReLU(0.2), the f-CLSWGAN / CADA-VAE activation (docs/methods.md §2.2)."""
     return nn.LeakyReLU(0.2)
 
 

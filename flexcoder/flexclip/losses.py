@@ -17,20 +17,20 @@ Tensor = torch.Tensor
 # ---- stage 1: VAE -------------------------------------------------------------------------------------------------
 def kl_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL( N(mu, diag(exp(logvar))) || N(0, I) ), summed over latent dims, mean over the batch (the VAE prior term of
-    L_VAE, Sec. III-D; prior p(z|a) = N(0, I), methods.md 2.2)."""
+    L_VAE, Sec. III-D; prior p(z|a) = N(0, I), docs/methods.md §2.2)."""
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)).mean()
 
 
 def reconstruction(x_hat: Tensor, x: Tensor) -> Tensor:
     """-E_q[log p(x|z,a)] up to constants for a unit-variance Gaussian likelihood: squared error summed over feature
-    dims, mean over the batch (methods.md 2.2 default MSE; our choice of sum-over-dims, the VAE convention)."""
+    dims, mean over the batch (docs/methods.md §2.2 default MSE; our choice of sum-over-dims, the VAE convention)."""
     return (x_hat - x).pow(2).sum(-1).mean()
 
 
 def latent_alignment(mu_a: Tensor, logvar_a: Tensor, mu_b: Tensor, logvar_b: Tensor) -> Tensor:
     """Squared 2-Wasserstein distance between diagonal Gaussians of the same sample's two modalities:
-    ||mu_a - mu_b||^2 + ||sigma_a - sigma_b||^2, mean over the batch (CADA-VAE's distribution alignment, methods.md
-    2.2; our choice of the squared form: CADA-VAE takes its square root, whose gradient is infinite at alignment)."""
+    ||mu_a - mu_b||^2 + ||sigma_a - sigma_b||^2, mean over the batch (CADA-VAE's distribution alignment, docs/methods.md
+    §2.2; our choice of the squared form: CADA-VAE takes its square root, whose gradient is infinite at alignment)."""
     std_a, std_b = (0.5 * logvar_a).exp(), (0.5 * logvar_b).exp()
     return ((mu_a - mu_b).pow(2).sum(-1) + (std_a - std_b).pow(2).sum(-1)).mean()
 
@@ -69,7 +69,7 @@ def classification_loss(logits: Tensor, labels: Tensor, multilabel: bool) -> Ten
 
 def modal_consistency(z_image: Tensor, z_text: Tensor) -> Tensor:
     """Modal consistency for paired (z_v, z_t) (Sec. III-E2): ||z_v - z_t||^2 on L2-normalised embeddings, i.e.
-    2 - 2 cos, mean over pairs (methods.md 2.3 default; our choice to normalise first, matching retrieval)."""
+    2 - 2 cos, mean over pairs (docs/methods.md §2.3 default; our choice to normalise first, matching retrieval)."""
     z_image, z_text = F.normalize(z_image, dim=-1), F.normalize(z_text, dim=-1)
     return (z_image - z_text).pow(2).sum(-1).mean()
 
@@ -77,7 +77,7 @@ def modal_consistency(z_image: Tensor, z_text: Tensor) -> Tensor:
 def info_nce(z_image: Tensor, z_text: Tensor, temperature: float, item: Tensor | None = None) -> Tensor:
     """Symmetric InfoNCE (Sec. III-E2 contrastive loss): cosine logits / tau, the i-th text is the positive of the
     i-th image and every other in-batch item a negative; mean of the image->text and text->image cross-entropies
-    (CLIP's form; positives = the same pair, methods.md 2.3).
+    (CLIP's form; positives = the same pair, docs/methods.md §2.3).
 
     `item` [B] names the pair behind each row when a batch may hold the same pair more than once (oversampled shots):
     other copies of a row's own pair are then left out of its negatives (our choice: a copy is not a negative)."""

@@ -1,4 +1,4 @@
-"""Packing small FLEX-CLIP trials: K stage-2 projectors trained on the same batches in one process (issue 7).
+"""Packing small FLEX-CLIP trials: K stage-2 projectors trained on the same batches in one process.
 
 The K configurations may differ in their loss weights (what an Optuna search over `flexclip.loss.*` varies) and
 share everything else: data, architecture, batches. Their parameters are stacked along a new leading dimension

@@ -3,8 +3,8 @@
 Per modality m: h = P_m(x) (an MLP into the common space, same width as CLIP), g = sigmoid(W_g [x; h] + b_g)
 (element-wise), z = g * h + (1 - g) * x. When the gate closes (g -> 0) z is exactly the CLIP feature x: the
 residual identity that lets the model keep CLIP's knowledge and reduce "feature degradation" in X-shot settings.
-(shared/DESIGN.md writes the mix as g * x + (1 - g) * f(x); the two are the same family with g relabelled 1 - g.
-Our choice of labelling: g is the share of the *projected* feature, so "gate closed" means "raw CLIP".)
+(Written g * x + (1 - g) * f(x) elsewhere, the same family with g relabelled 1 - g. Our choice of labelling: g is
+the share of the *projected* feature, so "gate closed" means "raw CLIP".)
 The "w/o gate" ablation (Sec. IV) uses z = P_m(x).
 """
 
@@ -16,8 +16,8 @@ from torch import nn
 
 
 class Projector(nn.Module):
-    """P_m: Linear -> LeakyReLU(0.2) -> Linear, dim -> hidden -> dim (methods.md 2.3: "multi-layer fully connected";
-    our choice: two layers)."""
+    """P_m: Linear -> LeakyReLU(0.2) -> Linear, dim -> hidden -> dim (docs/methods.md §2.3: "multi-layer fully
+    connected"; our choice: two layers)."""
 
     def __init__(self, dim: int, hidden: int):
         super().__init__()

@@ -11,7 +11,7 @@ KINDS: tuple[str, ...] = ("att", "ana", "syno", "ovo")
 
 @dataclass(frozen=True)
 class TextRequest:
-    """One ATG question (methods.md 1.3).
+    """One ATG question (docs/methods.md §1.3).
 
     Attributes:
         kind: "att" (visual attributes of a class), "ana" (visually analogous objects), "syno" (synonyms),

@@ -19,10 +19,10 @@ class TextgenConfig:
         cache_dir: absolute folder for the disk cache of raw answers; None = no disk cache. Absolute because Ray
             Tune trials run with a changed working directory (our choice).
         temperature, top_p, max_tokens, seed: vLLM SamplingParams. The official ATG uses OpenAI ChatCompletion with
-            the client's default sampling (methods.md 1.3); our choice: temperature 0.7 / top_p 0.95 (a common chat
-            default), 256 new tokens (a 5-10 item list fits), seed 0 so a rerun reproduces the same texts.
+            the client's default sampling (docs/methods.md §1.3); our choice: temperature 0.7 / top_p 0.95 (a common
+            chat default), 256 new tokens (a 5-10 item list fits), seed 0 so a rerun reproduces the same texts.
         gpu_memory_utilization: vLLM pre-allocation share. Our choice 0.5 (vLLM's 0.92 default leaves nothing for
-            CLIP trials sharing the GPU; ecosystem.md 3.3).
+            CLIP trials sharing the GPU).
         max_model_len: vLLM context length; our choice 2048 (the one-shot prompts are < 300 tokens).
         num_gpus: GPUs the grid's shared Ray actor reserves when backend is "vllm" (0 for the other backends).
     """

@@ -10,7 +10,7 @@ Format (UTF-8 JSON object; every section optional; class names exactly as the da
       "ovo":  {"dog": {"cat": ["floppy ears", "long snout"]}, "cat": {"dog": ["pointed ears"]}, ...}
     }
 
-ovo[c1][c2] lists phrases of c1 that differ from c2 (the official ovo.json layout, methods.md 1.8). Answers are
+ovo[c1][c2] lists phrases of c1 that differ from c2 (the official ovo.json layout, docs/methods.md §1.3). Answers are
 rendered as "_"-prefixed lists (ovo as "For c1: ... For c2: ..."), so the same parser runs as for an LLM. A class
 missing from a section gives an empty answer (counted by the caller, never an error).
 """

@@ -1,6 +1,6 @@
 """Robust parsing of LLM answers into item lists (never raises; every answer gets a status).
 
-Official behaviour (ATG/ATG.py, methods.md 1.3): newlines removed, split on "_", set-deduplicated, empty items
+Official behaviour (ATG/ATG.py, docs/methods.md §1.3): newlines removed, split on "_", set-deduplicated, empty items
 dropped, stripped. Real LLM output is messier, so we accept (our choice) "_"-prefixed items (one per line or all on
 one line), "-", "*", "•" bullets, numbered lists ("1.", "2)"), JSON arrays (or JSON objects of arrays), and a bare
 comma-separated line ("Tiger, Lion, Leopard"); we drop chatter lines ("Sure! Here are ...:"), a continued few-shot

@@ -1,4 +1,4 @@
-"""ATG prompts (arXiv 2404.17753; official ATG/ATG.py, methods.md 1.3): one-shot Q/A with a worked example.
+"""ATG prompts (arXiv 2404.17753; official ATG/ATG.py, docs/methods.md §1.3): one-shot Q/A with a worked example.
 
 The official code sends these through OpenAI ChatCompletion; we send the same text as a plain completion prompt
 ending with the answer primer, which works for base and instruction models alike (our choice: model-agnostic, and

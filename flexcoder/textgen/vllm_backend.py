@@ -1,4 +1,4 @@
-"""The `vllm` backend: a real LLM through vLLM's offline API (ecosystem.md 3.1), imported lazily.
+"""The `vllm` backend: a real LLM through vLLM's offline API (`vllm.LLM`), imported lazily.
 
 One `LLM.generate` call per batch with every prompt (vLLM batches continuously). Each raw answer is returned as
 primer + completion (the prompt ends with the answer primer "_" / "For c1:\\n_"), so the parser sees the whole list.

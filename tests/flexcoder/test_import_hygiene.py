@@ -28,6 +28,6 @@ def test_flexcoder_source_never_imports_ray_mlflow_or_grid():
 
 
 def test_no_grid_module_shadows_a_stdlib_module():
-    """`python grid/run.py` puts grid/ first on sys.path (shared/research/aesthetics.md rule 15)."""
+    """`python grid/run.py` puts grid/ first on sys.path (so `grid/json.py` would shadow the stdlib's json)."""
     for path in (ROOT / "grid").glob("*.py"):
         assert path.stem not in sys.stdlib_module_names, path

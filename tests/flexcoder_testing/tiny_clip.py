@@ -6,7 +6,7 @@
 - `save_tiny_local_dir(folder)`: an open_clip `local-dir:` folder (open_clip_config.json + open_clip_model.safetensors).
   Ray workers do not share in-process registrations, so grid tests name the model "local-dir:<folder>".
 
-The sizes follow shared/research/ecosystem.md §4.3 (verified to build offline in 0.1 s): 32x32 images, 8x8 patches,
+The sizes (it builds offline in 0.1 s): 32x32 images, 8x8 patches,
 two layers per tower, 32-d embeddings; vocab_size stays 49408 so open_clip's bundled SimpleTokenizer fits.
 """
 

@@ -104,7 +104,7 @@ def test_vllm_backend_missing_names_the_install_extra(monkeypatch):
 
 
 def _tiny_llama(path):
-    """A random 2-layer Llama in HF format with a WordLevel tokenizer (no downloads; ecosystem.md 3.5)."""
+    """A random 2-layer Llama in HF format with a WordLevel tokenizer (no downloads)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
