@@ -46,12 +46,8 @@ def test_the_printed_link_opens_the_runs_table_with_every_cell_by_name(ui, tmp_p
 
 
 def test_a_trial_run_page_shows_its_metrics(ui):
-    url, uri = ui
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("smoke")
-    trial = client.search_runs([exp.experiment_id], "tags.`grid.role` = 'trial' and tags.method = 'flexclip' "
-                               "and attributes.status = 'FINISHED'")[0]  # fmt: skip
-    page = f"{url}/#/experiments/{exp.experiment_id}/runs/{trial.info.run_id}?workflowType=machine_learning"
+    client, trial, page = _run_page(ui, "tags.`grid.role` = 'trial' and tags.method = 'flexclip' and "
+                                        "attributes.status = 'FINISHED'")  # fmt: skip
     text = render(page, expect="test/map_avg")
     assert trial.info.run_name in text
     for name in ("test/map_avg", "test/map_i2t", "val/map_avg"):
@@ -60,13 +56,18 @@ def test_a_trial_run_page_shows_its_metrics(ui):
 
 
 def test_a_searched_cell_page_names_its_best_trial_and_the_values_it_ran_with(ui):
-    url, uri = ui
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("smoke")
-    parent = client.search_runs([exp.experiment_id], "tags.`grid.role` = 'cell' and params.`search.flexclip.loss."
-                                "contrastive` != ''")[0]  # fmt: skip
+    client, parent, page = _run_page(ui, "tags.`grid.role` = 'cell' and "
+                                         "params.`search.flexclip.loss.contrastive` != ''")  # fmt: skip
     best = client.get_run(parent.data.tags["best_run_id"])
-    page = f"{url}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}?workflowType=machine_learning"
     text = render(page, expect="Best trial")
     assert f"Best trial: {best.info.run_name}" in text
     assert f"flexclip.loss.contrastive {best.data.params['flexclip.loss.contrastive']}" in text
+
+
+def _run_page(ui, filter_string: str):
+    """(client, the first run of the smoke experiment matching the filter, the URL of its page in the UI)."""
+    url, uri = ui
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("smoke")
+    run = client.search_runs([exp.experiment_id], filter_string)[0]
+    return client, run, f"{url}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}?workflowType=machine_learning"
