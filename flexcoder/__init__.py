@@ -5,6 +5,13 @@ from flexcoder.methods import TrialContext, list_methods, method_info, run_trial
 from flexcoder.reporting import MemoryLogger, MetricLogger, NullLogger
 
 __all__ = [
-    "ConfigError", "MemoryLogger", "MetricLogger", "NullLogger", "TrialConfig", "TrialContext", "list_methods",
-    "method_info", "run_trial",
-]  # fmt: skip
+    "ConfigError",
+    "MemoryLogger",
+    "MetricLogger",
+    "NullLogger",
+    "TrialConfig",
+    "TrialContext",
+    "list_methods",
+    "method_info",
+    "run_trial",
+]

@@ -21,9 +21,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -36,9 +37,16 @@ LOCAL_DIR_PREFIX = "local-dir:"
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
 # open_clip's file names inside a hub repo or a local-dir folder, in its order of preference (factory.py).
-_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
-                 "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "pytorch_model.pth",
-                 "model.pth")  # fmt: skip
+_WEIGHT_FILES = (
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "pytorch_model.pth",
+    "model.pth",
+)
 
 
 class BackboneError(ValueError):
@@ -80,7 +88,7 @@ class BackboneSpec:
     def local_dir(self) -> Path | None:
         if self.schema != "local-dir":
             return None
-        return Path(self.model[len(LOCAL_DIR_PREFIX):]).expanduser().resolve()
+        return Path(self.model[len(LOCAL_DIR_PREFIX) :]).expanduser().resolve()
 
 
 def parse_backbone(text: str) -> BackboneSpec:
@@ -90,15 +98,18 @@ def parse_backbone(text: str) -> BackboneSpec:
     if text == SIMULATED:
         raise BackboneError("backbone 'simulated' is the embedded simulated world, not an open_clip model")
     if text.startswith(HF_HUB_PREFIX):
-        repo = text[len(HF_HUB_PREFIX):]
+        repo = text[len(HF_HUB_PREFIX) :]
         if repo.count("/") != 1 or "" in repo.split("/"):
-            raise BackboneError(f"backbone {text!r}: expected 'hf-hub:ORG/REPO' (its weights and config come "
-                                "from that repo, so no /PRETRAINED follows)")  # fmt: skip
+            raise BackboneError(
+                f"backbone {text!r}: expected 'hf-hub:ORG/REPO' (its weights and config come "
+                "from that repo, so no /PRETRAINED follows)"
+            )
         return BackboneSpec(model=text)
     if text.startswith(LOCAL_DIR_PREFIX):
-        if not text[len(LOCAL_DIR_PREFIX):]:
-            raise BackboneError(f"backbone {text!r}: expected 'local-dir:/path/to/folder' holding "
-                                "open_clip_config.json and the weights")  # fmt: skip
+        if not text[len(LOCAL_DIR_PREFIX) :]:
+            raise BackboneError(
+                f"backbone {text!r}: expected 'local-dir:/path/to/folder' holding open_clip_config.json and the weights"
+            )
         return BackboneSpec(model=text)
     model, sep, pretrained = text.partition("/")
     if not sep or not model or not pretrained:
@@ -136,12 +147,14 @@ def check_backbone_available(backbone: str | BackboneSpec) -> None:
     if spec.schema == "local-dir":
         _local_dir_config(spec)
         if _local_dir_weights(spec) is None:
-            raise BackboneError(f"backbone {spec}: no weights file in {spec.local_dir} (expected one of "
-                                f"{', '.join(_WEIGHT_FILES[:3])}, ...)")  # fmt: skip
+            raise BackboneError(
+                f"backbone {spec}: no weights file in {spec.local_dir} (expected one of "
+                f"{', '.join(_WEIGHT_FILES[:3])}, ...)"
+            )
         return
     if spec.schema == "hf-hub":
         if _hub_offline():
-            repo = spec.model[len(HF_HUB_PREFIX):]
+            repo = spec.model[len(HF_HUB_PREFIX) :]
             if _cached_hub_file(repo, ("open_clip_config.json",)) is None:
                 raise BackboneError(_offline_message(str(spec), f"hf-hub repo {repo}"))
         return
@@ -177,13 +190,15 @@ def backbone_identity(backbone: str | BackboneSpec) -> dict[str, Any]:
         raw = _local_dir_config(spec)
         model_cfg = raw["model_cfg"]
         preprocess = merge_preprocess_dict(preprocess, raw.get("preprocess_cfg", {}))
-        weights = {"config_sha256": _sha256_file(spec.local_dir / "open_clip_config.json"),
-                   "weights_sha256": _sha256_file(_local_dir_weights(spec))}  # fmt: skip
+        weights = {
+            "config_sha256": _sha256_file(spec.local_dir / "open_clip_config.json"),
+            "weights_sha256": _sha256_file(_local_dir_weights(spec)),
+        }
     elif spec.schema == "hf-hub":
         raw = _hub_config(spec)
         model_cfg = raw["model_cfg"]
         preprocess = merge_preprocess_dict(preprocess, raw.get("preprocess_cfg", {}))
-        weights = {"hf_hub": spec.model[len(HF_HUB_PREFIX):]}
+        weights = {"hf_hub": spec.model[len(HF_HUB_PREFIX) :]}
     else:
         model_cfg = _builtin_model_config(spec)
         if spec.schema == "tag":
@@ -211,8 +226,10 @@ def _local_dir_config(spec: BackboneSpec) -> dict:
     if not folder.is_dir():
         raise BackboneError(f"backbone {spec}: folder {folder} does not exist")
     if not path.is_file():
-        raise BackboneError(f"backbone {spec}: {path} is missing (a local-dir folder holds open_clip_config.json "
-                            "with model_cfg, and the weights)")  # fmt: skip
+        raise BackboneError(
+            f"backbone {spec}: {path} is missing (a local-dir folder holds open_clip_config.json "
+            "with model_cfg, and the weights)"
+        )
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -236,7 +253,7 @@ def _local_dir_weights(spec: BackboneSpec) -> Path | None:
 def _hub_config(spec: BackboneSpec) -> dict:
     from open_clip.pretrained import download_pretrained_from_hf
 
-    repo = spec.model[len(HF_HUB_PREFIX):]
+    repo = spec.model[len(HF_HUB_PREFIX) :]
     try:
         path = download_pretrained_from_hf(repo, filename="open_clip_config.json")
         return json.loads(Path(path).read_text())
@@ -253,8 +270,10 @@ def _builtin_model_config(spec: BackboneSpec) -> dict:
     if cfg is None:
         known = open_clip.list_models()
         close = [m for m in known if m.lower().startswith(spec.model.lower().split("-")[0])][:10]
-        raise BackboneError(f"backbone {spec}: unknown open_clip model {spec.model!r}; similar: "
-                            f"{', '.join(close) or ', '.join(known[:10])} (all: open_clip.list_models())")  # fmt: skip
+        raise BackboneError(
+            f"backbone {spec}: unknown open_clip model {spec.model!r}; similar: "
+            f"{', '.join(close) or ', '.join(known[:10])} (all: open_clip.list_models())"
+        )
     return cfg
 
 
@@ -264,9 +283,11 @@ def _tag_config(spec: BackboneSpec) -> dict:
     cfg = open_clip.get_pretrained_cfg(spec.model, spec.tag)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(spec.model)
-        raise BackboneError(f"backbone {spec}: {spec.tag!r} is not a pretrained tag of {spec.model} (tags: "
-                            f"{', '.join(tags) or 'none'}) nor a weights file (a file needs a path separator or "
-                            f"one of {', '.join(CHECKPOINT_SUFFIXES)})")  # fmt: skip
+        raise BackboneError(
+            f"backbone {spec}: {spec.tag!r} is not a pretrained tag of {spec.model} (tags: "
+            f"{', '.join(tags) or 'none'}) nor a weights file (a file needs a path separator or "
+            f"one of {', '.join(CHECKPOINT_SUFFIXES)})"
+        )
     return cfg
 
 
@@ -309,11 +330,13 @@ def _cached_tag_weights(cfg: dict) -> str | None:
 def _offline_message(backbone: str, what: str) -> str:
     from huggingface_hub import constants
 
-    return (f"backbone {backbone}: the {what} are not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
-            "HF_HUB_OFFLINE=1 forbids downloading them. Populate the cache on a machine with internet (python -c "
-            "\"import open_clip; open_clip.create_model('MODEL', pretrained='TAG')\") and copy it here, point "
-            "HF_HOME at a populated cache visible to every worker, or name a weights file: "
-            "'MODEL//path/to/weights'.")  # fmt: skip
+    return (
+        f"backbone {backbone}: the {what} are not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
+        "HF_HUB_OFFLINE=1 forbids downloading them. Populate the cache on a machine with internet (python -c "
+        "\"import open_clip; open_clip.create_model('MODEL', pretrained='TAG')\") and copy it here, point "
+        "HF_HOME at a populated cache visible to every worker, or name a weights file: "
+        "'MODEL//path/to/weights'."
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -341,8 +364,15 @@ class Backbone:
     autocast keeps LayerNorm and softmax in fp32, as open_clip's mixed "fp16" does, and works on CPU too).
     """
 
-    def __init__(self, spec: BackboneSpec, model: torch.nn.Module, preprocess: Any, tokenizer: Any,
-                 device: torch.device, precision: str):  # fmt: skip
+    def __init__(
+        self,
+        spec: BackboneSpec,
+        model: torch.nn.Module,
+        preprocess: Any,
+        tokenizer: Any,
+        device: torch.device,
+        precision: str,
+    ):
         self.spec = spec
         self.model = model
         self.preprocess = preprocess
@@ -374,7 +404,7 @@ class Backbone:
         out = []
         progress = make_progress(len(texts), desc, unit="text") if desc else None
         for start in range(0, len(texts), batch_size):
-            tokens = self.tokenizer(texts[start:start + batch_size]).to(self.device)
+            tokens = self.tokenizer(texts[start : start + batch_size]).to(self.device)
             with torch.inference_mode(), self._autocast():
                 feats = self.model.encode_text(tokens)
             out.append(torch.nn.functional.normalize(feats.float(), dim=-1).cpu())
@@ -399,8 +429,9 @@ class Backbone:
         with torch.inference_mode():
             return int(self.model.encode_text(self.tokenizer(["a"]).to(self.device)).shape[-1])
 
-    def encode_image_files(self, paths: Sequence[str], batch_size: int = 64, num_workers: int | None = None,
-                           desc: str = "images") -> torch.Tensor:  # fmt: skip
+    def encode_image_files(
+        self, paths: Sequence[str], batch_size: int = 64, num_workers: int | None = None, desc: str = "images"
+    ) -> torch.Tensor:
         """Decode (PIL, RGB), preprocess and encode image files in batches, with a progress display.
 
         num_workers: DataLoader decode processes; None picks `default_loader_workers(device)`.
@@ -410,8 +441,13 @@ class Backbone:
 
         paths = list(paths)
         workers = default_loader_workers(self.device) if num_workers is None else num_workers
-        loader = DataLoader(_ImageFiles(paths, self.preprocess), batch_size=batch_size, num_workers=workers,
-                            pin_memory=self.device.type == "cuda", persistent_workers=False)  # fmt: skip
+        loader = DataLoader(
+            _ImageFiles(paths, self.preprocess),
+            batch_size=batch_size,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
         out = []
         progress = make_progress(len(paths), desc)
         try:
@@ -422,7 +458,7 @@ class Backbone:
             message = str(e)
             if "cannot read image" not in message:
                 raise
-            raise BackboneError(message[message.rindex("cannot read image"):].split("\n")[0]) from None
+            raise BackboneError(message[message.rindex("cannot read image") :].split("\n")[0]) from None
         finally:
             progress.close()
         if not out:
@@ -473,8 +509,11 @@ class _LineProgress:
         if now - self.last >= self.every_s:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            print(f"[features] {self.desc}: {self.done}/{self.total} ({rate:.0f} {self.unit}/s)", file=sys.stderr,
-                  flush=True)  # fmt: skip
+            print(
+                f"[features] {self.desc}: {self.done}/{self.total} ({rate:.0f} {self.unit}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         pass
@@ -518,13 +557,17 @@ def _load_backbone(spec: BackboneSpec, device: str, precision: str) -> Backbone:
 
 def _load_failure(spec: BackboneSpec, error: Exception) -> str:
     if spec.schema == "checkpoint":
-        hint = ("; a checkpoint must be a state dict of this architecture (torch.save(model.state_dict()) or "
-                "safetensors), loadable with torch.load(weights_only=True)")  # fmt: skip
+        hint = (
+            "; a checkpoint must be a state dict of this architecture (torch.save(model.state_dict()) or "
+            "safetensors), loadable with torch.load(weights_only=True)"
+        )
         return f"backbone {spec}: cannot load checkpoint {spec.checkpoint_path} into {spec.model}: {error}{hint}"
     if spec.schema == "local-dir":
         return f"backbone {spec}: cannot load the folder {spec.local_dir}: {error}"
     if _hub_offline():
         what = f"weights of {spec.model} tag {spec.tag}" if spec.schema == "tag" else f"repo {spec.model}"
         return _offline_message(str(spec), what) + f" ({error})"
-    return (f"backbone {spec}: cannot load its weights ({error}). Without internet, populate the Hugging Face cache "
-            "first and set HF_HUB_OFFLINE=1, or name a weights file ('MODEL//path/to/weights').")  # fmt: skip
+    return (
+        f"backbone {spec}: cannot load its weights ({error}). Without internet, populate the Hugging Face cache "
+        "first and set HF_HUB_OFFLINE=1, or name a weights file ('MODEL//path/to/weights')."
+    )

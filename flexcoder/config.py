@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from flexcoder.coder.config import CoderConfig
 from flexcoder.flexclip.config import FlexClipConfig
@@ -54,7 +55,7 @@ class TrialConfig:
     coder: CoderConfig = field(default_factory=CoderConfig)
 
     @classmethod
-    def from_flat(cls, flat: Mapping[str, Any]) -> "TrialConfig":
+    def from_flat(cls, flat: Mapping[str, Any]) -> TrialConfig:
         """Build from a flat dict with dotted keys ("flexclip.loss.contrastive": 0.5)."""
         return build(cls, unflatten(flat))
 
@@ -121,9 +122,7 @@ def build(cls: type, data: Mapping[str, Any], path: str = "") -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{path}." if path else ""
-        raise ConfigError(
-            f"unknown key {where}{unknown[0]}; allowed here: {', '.join(sorted(fields))}"
-        )
+        raise ConfigError(f"unknown key {where}{unknown[0]}; allowed here: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in data.items():
         key = f"{path}.{name}" if path else name

@@ -31,9 +31,9 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -123,8 +123,9 @@ class FeatureCache:
         except (OSError, ValueError) as e:
             raise CorruptEntry(f"unreadable {MANIFEST}: {e}") from e
         if manifest.get("format_version") != FORMAT_VERSION or manifest.get("key") != key:
-            raise CorruptEntry(f"{MANIFEST} is for key {manifest.get('key')!r}, "
-                               f"format {manifest.get('format_version')}")  # fmt: skip
+            raise CorruptEntry(
+                f"{MANIFEST} is for key {manifest.get('key')!r}, format {manifest.get('format_version')}"
+            )
         expected = {"image.npy"} | ({"text.npy"} if with_text else set())
         files = manifest.get("files", {})
         if set(files) != expected:
@@ -143,8 +144,9 @@ class FeatureCache:
             except (OSError, ValueError) as e:
                 raise CorruptEntry(f"{name}: {e}") from e
             if list(array.shape) != meta.get("shape") or str(array.dtype) != meta.get("dtype"):
-                raise CorruptEntry(f"{name}: {array.dtype} {list(array.shape)}, manifest says "
-                                   f"{meta.get('dtype')} {meta.get('shape')}")  # fmt: skip
+                raise CorruptEntry(
+                    f"{name}: {array.dtype} {list(array.shape)}, manifest says {meta.get('dtype')} {meta.get('shape')}"
+                )
             if array.ndim != 2 or array.shape[0] != n_items or array.dtype != np.float32:
                 raise CorruptEntry(f"{name}: {array.dtype} {array.shape} for {n_items} items")
             arrays[name] = array
@@ -168,11 +170,15 @@ class FeatureCache:
                     np.save(f, array, allow_pickle=False)
                     f.flush()
                     os.fsync(f.fileno())
-                files[name] = {"shape": list(array.shape), "dtype": str(array.dtype),
-                               "sha256": file_sha256(tmp / name)}  # fmt: skip
-            manifest = {"format_version": FORMAT_VERSION, "key": key, "files": files, "inputs": inputs,
-                        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                        **stats}  # fmt: skip
+                files[name] = {"shape": list(array.shape), "dtype": str(array.dtype), "sha256": file_sha256(tmp / name)}
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "key": key,
+                "files": files,
+                "inputs": inputs,
+                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                **stats,
+            }
             with open(tmp / MANIFEST, "w") as f:
                 json.dump(manifest, f, indent=1, sort_keys=True)
                 f.flush()
@@ -218,14 +224,23 @@ class FeatureReport:
         how = f"{len(self.extracted)} extracted, {len(self.hit)} cached"
         if self.rebuilt:
             how += f" ({len(self.rebuilt)} rebuilt after corruption)"
-        speed = f"; {self.images} images in {self.seconds:.1f}s ({self.images_per_second:.1f} img/s)" \
-            if self.images else ""  # fmt: skip
+        speed = (
+            f"; {self.images} images in {self.seconds:.1f}s ({self.images_per_second:.1f} img/s)" if self.images else ""
+        )
         return f"{self.dataset} x {self.backbone}: {how}{speed} [{self.cache_dir}]"
 
 
-def split_features(items: DatasetItems, split: str, backbone: str | BackboneSpec, *, precision: str = "fp32",
-                   cache_dir: str | Path, device: str = "auto", num_workers: int | None = None,
-                   report: FeatureReport | None = None) -> SplitFeatures:  # fmt: skip
+def split_features(
+    items: DatasetItems,
+    split: str,
+    backbone: str | BackboneSpec,
+    *,
+    precision: str = "fp32",
+    cache_dir: str | Path,
+    device: str = "auto",
+    num_workers: int | None = None,
+    report: FeatureReport | None = None,
+) -> SplitFeatures:
     """One split's features from the cache, extracting (under the entry's lock) when absent or corrupt."""
     spec = as_spec(backbone)
     key, inputs = feature_key(items, split, spec, precision)
@@ -239,10 +254,14 @@ def split_features(items: DatasetItems, split: str, backbone: str | BackboneSpec
             found, problem = _try_read(cache, entry, key, part, with_text)  # built by another process meanwhile?
             if found is None:
                 if problem is not None:
-                    warnings.warn(f"feature cache entry {entry} is corrupt ({problem}); rebuilding it",
-                                  FeatureCacheWarning, stacklevel=2)  # fmt: skip
-                found = _extract(items, split, part, spec, precision, device, num_workers, cache, entry, key,
-                                 inputs, report)  # fmt: skip
+                    warnings.warn(
+                        f"feature cache entry {entry} is corrupt ({problem}); rebuilding it",
+                        FeatureCacheWarning,
+                        stacklevel=2,
+                    )
+                found = _extract(
+                    items, split, part, spec, precision, device, num_workers, cache, entry, key, inputs, report
+                )
                 if report is not None:
                     report.extracted.append(split)
                     if problem is not None:
@@ -253,26 +272,41 @@ def split_features(items: DatasetItems, split: str, backbone: str | BackboneSpec
     return found
 
 
-def _try_read(cache: FeatureCache, entry: Path, key: str, part: ItemSplit,
-              with_text: bool) -> tuple[SplitFeatures | None, str | None]:  # fmt: skip
+def _try_read(
+    cache: FeatureCache, entry: Path, key: str, part: ItemSplit, with_text: bool
+) -> tuple[SplitFeatures | None, str | None]:
     try:
         return cache.read(entry, key, len(part), with_text), None
     except CorruptEntry as e:
         return None, str(e)
 
 
-def _extract(items: DatasetItems, split: str, part: ItemSplit, spec: BackboneSpec, precision: str, device: str,
-             num_workers: int | None, cache: FeatureCache, entry: Path, key: str, inputs: dict,
-             report: FeatureReport | None) -> SplitFeatures:  # fmt: skip
+def _extract(
+    items: DatasetItems,
+    split: str,
+    part: ItemSplit,
+    spec: BackboneSpec,
+    precision: str,
+    device: str,
+    num_workers: int | None,
+    cache: FeatureCache,
+    entry: Path,
+    key: str,
+    inputs: dict,
+    report: FeatureReport | None,
+) -> SplitFeatures:
     backbone = load_backbone(spec, device, precision)
     start = time.perf_counter()
     image = backbone.encode_image_files(part.image_paths, IMAGE_BATCH, num_workers, desc=f"{items.name}/{split}")
     text = None if part.texts is None else backbone.encode_text(part.texts, desc=f"{items.name}/{split} texts")
     seconds = time.perf_counter() - start
     features = SplitFeatures(image, text)
-    stats = {"seconds": round(seconds, 3), "device": str(backbone.device),
-             "images_per_second": round(len(part) / seconds, 2) if seconds > 0 else None,
-             "preprocess_loaded": _jsonable(backbone.preprocess_config)}  # fmt: skip
+    stats = {
+        "seconds": round(seconds, 3),
+        "device": str(backbone.device),
+        "images_per_second": round(len(part) / seconds, 2) if seconds > 0 else None,
+        "preprocess_loaded": _jsonable(backbone.preprocess_config),
+    }
     cache.write(entry, key, features, inputs, stats)
     if report is not None:
         report.images += len(part)
@@ -288,15 +322,30 @@ def _jsonable(value):
     return value
 
 
-def ensure_features(dataset: str, backbone: str, data_root: str | Path, *, precision: str = "fp32",
-                    cache_dir: str | Path | None = None, device: str = "auto",
-                    num_workers: int | None = None) -> FeatureReport:  # fmt: skip
+def ensure_features(
+    dataset: str,
+    backbone: str,
+    data_root: str | Path,
+    *,
+    precision: str = "fp32",
+    cache_dir: str | Path | None = None,
+    device: str = "auto",
+    num_workers: int | None = None,
+) -> FeatureReport:
     """Fill the cache for both splits of a dataset under a backbone; the grid's driver runs this once per
     (dataset, backbone, data root, precision) before any trial starts, so N trials never extract N times."""
     root = cache_dir_for(data_root, cache_dir)
     report = FeatureReport(dataset, str(backbone), cache_dir=str(root))
     items = read_items(dataset, data_root)
     for split in SPLITS:
-        split_features(items, split, backbone, precision=precision, cache_dir=root, device=device,
-                       num_workers=num_workers, report=report)  # fmt: skip
+        split_features(
+            items,
+            split,
+            backbone,
+            precision=precision,
+            cache_dir=root,
+            device=device,
+            num_workers=num_workers,
+            report=report,
+        )
     return report

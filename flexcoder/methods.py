@@ -7,8 +7,9 @@ trains if it trains, reports per-epoch metrics through `ctx.logger`, and returns
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from flexcoder.config import TrialConfig
 from flexcoder.reporting import MetricLogger, NullLogger

@@ -5,7 +5,8 @@ The grid passes a logger that writes to MLflow and Ray Tune; tests and notebooks
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 
 class MetricLogger(Protocol):

@@ -35,8 +35,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -89,9 +90,12 @@ def bench_overhead(trials: int = 16, workdir: Path | None = None) -> dict[str, f
         per_trial = [_seconds(lambda c=c: run_trial(c)) for c in configs]
         loop_s = time.perf_counter() - start
 
-        space = _write_space(tmp / "overhead.yaml", "bench-overhead",
-                             f"  - {{method: coder, dataset: wikipedia, seed: {list(range(trials))}, "
-                             "params: {coder.variant: clip_prompt}}\n")  # fmt: skip
+        space = _write_space(
+            tmp / "overhead.yaml",
+            "bench-overhead",
+            f"  - {{method: coder, dataset: wikipedia, seed: {list(range(trials))}, "
+            "params: {coder.variant: clip_prompt}}\n",
+        )
         uri = f"sqlite:///{tmp}/mlflow.db"
         pieces: dict[str, float] = {}
 
@@ -179,8 +183,11 @@ class CountingGenerator:
             self.seconds += time.perf_counter() - start
 
 
-def bench_caches(datasets: Sequence[str] = ("wikipedia", "pascal_sentence"), workdir: Path | None = None,
-                 feature_data: tuple[str, str, str] | None = None) -> dict[str, float | str]:  # fmt: skip
+def bench_caches(
+    datasets: Sequence[str] = ("wikipedia", "pascal_sentence"),
+    workdir: Path | None = None,
+    feature_data: tuple[str, str, str] | None = None,
+) -> dict[str, float | str]:
     """Text cache: a CODER grid (all text types, with and without the one-to-one rerank) run twice on one cache
     folder, counting the entries each run adds (one per prompt that reached the backend); the same trials in
     process twice, counting backend calls and the seconds spent in the backend. Feature cache: `ensure_features`
@@ -192,9 +199,12 @@ def bench_caches(datasets: Sequence[str] = ("wikipedia", "pascal_sentence"), wor
     out: dict[str, float | str] = {}
     with _workdir(workdir) as tmp:
         cache = tmp / "textgen-cache"
-        space = _write_space(tmp / "caches.yaml", "bench-caches",
-                             f"  - {{method: coder, dataset: {list(datasets)}, params: {{coder.text_set: "
-                             f"name+att+ana+syno, coder.rerank: [false, true], coder.textgen.cache_dir: {cache}}}}}\n")
+        space = _write_space(
+            tmp / "caches.yaml",
+            "bench-caches",
+            f"  - {{method: coder, dataset: {list(datasets)}, params: {{coder.text_set: "
+            f"name+att+ana+syno, coder.rerank: [false, true], coder.textgen.cache_dir: {cache}}}}}\n",
+        )
         uri = f"sqlite:///{tmp}/mlflow.db"
         for run in ("first", "rerun"):
             before = _count_files(cache)
@@ -207,8 +217,11 @@ def bench_caches(datasets: Sequence[str] = ("wikipedia", "pascal_sentence"), wor
             out[f"grid_{run}_new_cache_entries"] = float(_count_files(cache) - before)
 
         in_process = tmp / "textgen-cache-in-process"
-        cells = [TrialConfig.from_flat({"method": "coder", "dataset": d, "coder.rerank": r}) for d in datasets
-                 for r in (False, True)]  # fmt: skip
+        cells = [
+            TrialConfig.from_flat({"method": "coder", "dataset": d, "coder.rerank": r})
+            for d in datasets
+            for r in (False, True)
+        ]
         for run in ("first", "rerun"):
             backend = CountingGenerator(create_generator(TextgenConfig()))
             cached = CachedGenerator(backend, str(in_process))
@@ -220,8 +233,11 @@ def bench_caches(datasets: Sequence[str] = ("wikipedia", "pascal_sentence"), wor
             out[f"trials_{run}_backend_prompts"] = float(backend.prompts)
             out[f"trials_{run}_generation_s"] = backend.seconds
             out[f"trials_{run}_cache_hits"] = float(cached.hits)
-        out.update(bench_feature_cache(*feature_data, cache_dir=tmp / "features") if feature_data else
-                   {"feature_cache": _feature_cache_missing()})  # fmt: skip
+        out.update(
+            bench_feature_cache(*feature_data, cache_dir=tmp / "features")
+            if feature_data
+            else {"feature_cache": _feature_cache_missing()}
+        )
     return out
 
 
@@ -290,8 +306,9 @@ def bench_map(n: int = 10_000, reference_queries: int = 200, num_classes: int = 
     }
 
 
-def bench_coder_similarity(images: int = 10_000, texts: int = 20_000, dim: int = 512,
-                           loop_images: int = 200) -> dict[str, float]:  # fmt: skip
+def bench_coder_similarity(
+    images: int = 10_000, texts: int = 20_000, dim: int = 512, loop_images: int = 200
+) -> dict[str, float]:
     """CODER vectors (cosine of every image to every text): `coder_features` vs a per-image loop of
     F.cosine_similarity, the loop timed on `loop_images` images and extrapolated."""
     from flexcoder.coder.representation import coder_features
@@ -335,13 +352,24 @@ def bench_flexclip_epoch(repeat: int = 3) -> dict[str, float]:
     steps = min(cfg.max_steps_per_epoch, math.ceil(len(train) / cfg.batch_size))
 
     def flexclip_epoch() -> None:
-        train_projection(train, val, task.spec.num_classes, task.spec.multilabel, cfg, LossWeights(), True,
-                         torch.Generator().manual_seed(0), device)  # fmt: skip
+        train_projection(
+            train,
+            val,
+            task.spec.num_classes,
+            task.spec.multilabel,
+            cfg,
+            LossWeights(),
+            True,
+            torch.Generator().manual_seed(0),
+            device,
+        )
 
     def linear_epoch() -> None:
         dim = train.image.shape[1]
         image_proj, text_proj = torch.nn.Linear(dim, dim), torch.nn.Linear(dim, dim)
-        opt = torch.optim.Adam([*image_proj.parameters(), *text_proj.parameters()], lr=cfg.learning_rate(with_shots=False))
+        opt = torch.optim.Adam(
+            [*image_proj.parameters(), *text_proj.parameters()], lr=cfg.learning_rate(with_shots=False)
+        )
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
         for i in range(steps):
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
@@ -368,8 +396,11 @@ def bench_flexclip_epoch(repeat: int = 3) -> dict[str, float]:
 
 def bench_kernels(quick: bool = False) -> dict[str, float]:
     if quick:
-        return {**bench_map(2000, 50), **bench_coder_similarity(2000, 4000, loop_images=50),
-                **bench_flexclip_epoch(repeat=1)}  # fmt: skip
+        return {
+            **bench_map(2000, 50),
+            **bench_coder_similarity(2000, 4000, loop_images=50),
+            **bench_flexclip_epoch(repeat=1),
+        }
     return {**bench_map(), **bench_coder_similarity(), **bench_flexclip_epoch()}
 
 
@@ -405,8 +436,9 @@ def peak_rss_mib(argv: Sequence[str], cwd: Path = ROOT) -> float:
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as err:
         out = Path(tmp) / "peak_rss"
         env = {**os.environ, "FLEXCODER_PEAK_RSS_FILE": str(out)}
-        done = subprocess.run([sys.executable, "-c", _RSS_PROBE, *argv], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                              stderr=err)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", _RSS_PROBE, *argv], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err
+        )
         if done.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {err.read().decode()[-2000:]}")
@@ -418,14 +450,19 @@ def bench_memory(trials: int = 500, trial: dict | None = None, workdir: Path | N
     to the same process only importing flexcoder; the driver doing `grid/run.py --dry-run` on a generated space of
     `trials` trials, next to `grid/run.py --help`."""
     trial = trial or {"method": "flexclip", "dataset": "wikipedia", "shots": 5, "flexclip.variant": "full"}
-    run_one = ("from flexcoder import TrialConfig, run_trial; import json, sys; "
-               "run_trial(TrialConfig.from_flat(json.loads(sys.argv[1])))")  # fmt: skip
+    run_one = (
+        "from flexcoder import TrialConfig, run_trial; import json, sys; "
+        "run_trial(TrialConfig.from_flat(json.loads(sys.argv[1])))"
+    )
     with _workdir(workdir) as tmp:
         datasets = ["wikipedia", "pascal_sentence", "nuswide10k", "nuswide"]
         shots = [0, 1, 3, 5, 7]
         seeds = list(range(math.ceil(trials / (len(datasets) * len(shots)))))
-        space = _write_space(tmp / "dry.yaml", "bench-dry-run",
-                             f"  - {{method: flexclip, dataset: {datasets}, shots: {shots}, seed: {seeds}}}\n")
+        space = _write_space(
+            tmp / "dry.yaml",
+            "bench-dry-run",
+            f"  - {{method: flexclip, dataset: {datasets}, shots: {shots}, seed: {seeds}}}\n",
+        )
         cells = len(datasets) * len(shots) * len(seeds)
         return {
             "trial_rss_mib": peak_rss_mib(["-c", run_one, json.dumps(trial)]),
@@ -460,8 +497,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m grid.bench", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes (a minute or two instead of several)")
     p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
-    p.add_argument("--workdir", type=Path, default=None, help="keep the MLflow stores and caches here (default: a "
-                   "temporary folder, removed afterwards)")  # fmt: skip
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the MLflow stores and caches here (default: a temporary folder, removed afterwards)",
+    )
     p.add_argument("--data-root", default=None, help="feature-cache benchmark: root of a dataset in its real layout")
     p.add_argument("--feature-dataset", default="wikipedia", help="feature-cache benchmark: dataset name")
     p.add_argument("--feature-backbone", default="ViT-B-32/openai", help="feature-cache benchmark: open_clip backbone")
@@ -481,17 +522,29 @@ def bench_cell_trials(k: int = 8, epochs: int = 10, dataset: str = "wikipedia", 
     """K full FLEX-CLIP trials of one cell (same data, shots, seed; K loss-weight settings), each in a fresh Python
     process (what a grid without process reuse pays: start-up, imports, the world, stage 1 every time) vs all K in
     one process in turn (the grid's reused trial actors: stage 1 once, from the memo after). Both sequential."""
-    trials = [{"method": "flexclip", "dataset": dataset, "shots": shots, "seed": 0, "device": "cpu",
-               "flexclip.projector.epochs": epochs, **{f"flexclip.loss.{n}": v for n, v in w.items()}}
-              for w in _loss_settings(k)]  # fmt: skip
-    code = ("import json, sys; from flexcoder import TrialConfig, run_trial; "
-            "[print(json.dumps(run_trial(TrialConfig.from_flat(t)))) for t in json.loads(sys.argv[1])]")  # fmt: skip
+    trials = [
+        {
+            "method": "flexclip",
+            "dataset": dataset,
+            "shots": shots,
+            "seed": 0,
+            "device": "cpu",
+            "flexclip.projector.epochs": epochs,
+            **{f"flexclip.loss.{n}": v for n, v in w.items()},
+        }
+        for w in _loss_settings(k)
+    ]
+    code = (
+        "import json, sys; from flexcoder import TrialConfig, run_trial; "
+        "[print(json.dumps(run_trial(TrialConfig.from_flat(t)))) for t in json.loads(sys.argv[1])]"
+    )
 
     def processes(batches: list[list[dict]]) -> list[dict]:
         out = []
         for batch in batches:
-            done = subprocess.run([sys.executable, "-c", code, json.dumps(batch)], cwd=ROOT, capture_output=True,
-                                  text=True, check=True)  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-c", code, json.dumps(batch)], cwd=ROOT, capture_output=True, text=True, check=True
+            )
             out += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         return out
 
@@ -536,8 +589,9 @@ def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
 
     def separate() -> None:
         for w in settings:
-            train_projection(task.train, tiny_val, *args, w, True, torch.Generator().manual_seed(0), device,
-                             shots=shots)  # fmt: skip
+            train_projection(
+                task.train, tiny_val, *args, w, True, torch.Generator().manual_seed(0), device, shots=shots
+            )
 
     def packed() -> None:
         train_projection_packed(task.train, *args, settings, True, torch.Generator().manual_seed(0), device, shots)
@@ -592,8 +646,14 @@ def schedule_figures(runs: list, slots: int) -> dict[str, float]:
         peak = max(peak, live)
     span = max(e for _, e in spans) - min(s for s, _ in spans)
     busy = sum(e - s for s, e in spans)
-    return {"trials": float(len(spans)), "span_s": span, "busy_trial_s": busy, "peak_in_flight": float(peak),
-            "mean_in_flight": busy / span, "slot_utilisation": busy / (slots * span)}  # fmt: skip
+    return {
+        "trials": float(len(spans)),
+        "span_s": span,
+        "busy_trial_s": busy,
+        "peak_in_flight": float(peak),
+        "mean_in_flight": busy / span,
+        "slot_utilisation": busy / (slots * span),
+    }
 
 
 def _one_cell_space(space, cell):
@@ -601,25 +661,39 @@ def _one_cell_space(space, cell):
     import dataclasses
 
     c = cell.constants
-    study = dataclasses.replace(cell.study, method=(c["method"],), dataset=(c["dataset"],), backbone=(c["backbone"],),
-                                shots=(c["shots"],), seed=(c["seed"],),
-                                grid={k: (v,) for k, v in cell.grid_values.items()})  # fmt: skip
+    study = dataclasses.replace(
+        cell.study,
+        method=(c["method"],),
+        dataset=(c["dataset"],),
+        backbone=(c["backbone"],),
+        shots=(c["shots"],),
+        seed=(c["seed"],),
+        grid={k: (v,) for k, v in cell.grid_values.items()},
+    )
     return dataclasses.replace(space, studies=(study,))
 
 
-def bench_cluster(slots: int = 16, search_trials: int = 4, epochs: int = 3,
-                  workdir: Path | None = None) -> dict[str, float]:  # fmt: skip
+def bench_cluster(
+    slots: int = 16, search_trials: int = 4, epochs: int = 3, workdir: Path | None = None
+) -> dict[str, float]:
     """The probe space (8 searched cells of `search_trials` trials, max_concurrent 4, and 24 one-trial grid cells)
     on a local cluster of `slots` logical CPUs, one CPU per trial: as one schedule, then as the old schedule. Both
     run in one child process joined to the cluster (its token lives in the child's environment)."""
     from grid.local_cluster import LocalRayCluster
 
     with _workdir(workdir) as tmp, LocalRayCluster(head_cpus=slots) as cluster:
-        code = ("import json, sys; from pathlib import Path; from grid.bench import probe_schedules; "
-                "print(json.dumps(probe_schedules(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), "
-                "int(sys.argv[4]), int(sys.argv[5]))))")  # fmt: skip
-        done = subprocess.run([sys.executable, "-c", code, cluster.address, str(tmp), str(slots), str(search_trials),
-                               str(epochs)], cwd=ROOT, env=cluster.env, capture_output=True, text=True)  # fmt: skip
+        code = (
+            "import json, sys; from pathlib import Path; from grid.bench import probe_schedules; "
+            "print(json.dumps(probe_schedules(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), "
+            "int(sys.argv[4]), int(sys.argv[5]))))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, cluster.address, str(tmp), str(slots), str(search_trials), str(epochs)],
+            cwd=ROOT,
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"the cluster probe failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return {"slots": float(slots), **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -634,13 +708,20 @@ def probe_schedules(address: str, tmp: Path, slots: int, search_trials: int, epo
     from grid.driver import NAMESPACE, RunOptions, run_grid
 
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False,
-             runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})  # fmt: skip
+    ray.init(
+        address=address,
+        namespace=NAMESPACE,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}},
+    )
     out: dict[str, float] = {}
     uri = f"sqlite:///{tmp}/mlflow.db"
     for schedule in ("one_schedule", "old_schedule"):
-        path = _write_space(tmp / f"{schedule}.yaml", f"bench-cluster-{schedule.replace('_', '-')}",
-                            PROBE_STUDIES.format(epochs=epochs, search_trials=search_trials))  # fmt: skip
+        path = _write_space(
+            tmp / f"{schedule}.yaml",
+            f"bench-cluster-{schedule.replace('_', '-')}",
+            PROBE_STUDIES.format(epochs=epochs, search_trials=search_trials),
+        )
         space = _space_of(path)
         if schedule == "one_schedule":
             units = [space]
@@ -685,12 +766,23 @@ def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path |
 
     with _workdir(workdir) as tmp:
         seeds = list(range(math.ceil(cells / 3)))
-        space = _write_space(tmp / "scale.yaml", "bench-scale",
-                             f"  - {{method: coder, dataset: [wikipedia, pascal_sentence, nuswide10k], seed: {seeds}, "
-                             "params: {coder.variant: clip_prompt}}\n")  # fmt: skip
+        space = _write_space(
+            tmp / "scale.yaml",
+            "bench-scale",
+            f"  - {{method: coder, dataset: [wikipedia, pascal_sentence, nuswide10k], seed: {seeds}, "
+            "params: {coder.variant: clip_prompt}}\n",
+        )
         uri = f"sqlite:///{tmp}/mlflow.db"
-        args = [sys.executable, "grid/run.py", "--space", str(space), "--mlflow-uri", uri, "--storage",
-                str(tmp / "ray_results")]  # fmt: skip
+        args = [
+            sys.executable,
+            "grid/run.py",
+            "--space",
+            str(space),
+            "--mlflow-uri",
+            uri,
+            "--storage",
+            str(tmp / "ray_results"),
+        ]
         start, launched = time.perf_counter(), time.time()
         log = open(tmp / "driver.log", "w")
         driver = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -703,8 +795,12 @@ def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path |
                 try:
                     client = client or MlflowClient(uri)
                     exp = client.get_experiment_by_name("bench-scale")
-                    runs = exp and client.search_runs([exp.experiment_id], "tags.`grid.role` = 'trial'",
-                                                      max_results=1, order_by=["attributes.start_time ASC"])
+                    runs = exp and client.search_runs(
+                        [exp.experiment_id],
+                        "tags.`grid.role` = 'trial'",
+                        max_results=1,
+                        order_by=["attributes.start_time ASC"],
+                    )
                     if runs:
                         first = runs[0].info.start_time / 1000 - launched
                 except Exception:  # the driver is still creating the store
@@ -717,8 +813,14 @@ def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path |
         driver.wait()
         exp = MlflowClient(uri).get_experiment_by_name("bench-scale")
         done = sum(r.info.status == "FINISHED" for r in _child_runs(uri, "bench-scale")) if exp else 0
-    return {"scale_cells": float(len(seeds) * 3), "first_trial_s": first, "driver_peak_rss_mib": peak,
-            "trials_finished": float(done), "wall_s": wall, "exit_code": float(driver.returncode)}  # fmt: skip
+    return {
+        "scale_cells": float(len(seeds) * 3),
+        "first_trial_s": first,
+        "driver_peak_rss_mib": peak,
+        "trials_finished": float(done),
+        "wall_s": wall,
+        "exit_code": float(driver.returncode),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -729,8 +831,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
     load = os.getloadavg()
-    print(f"[bench] {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch "
-          f"{torch.get_num_threads()} threads; quick={args.quick}")  # fmt: skip
+    print(
+        f"[bench] {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch "
+        f"{torch.get_num_threads()} threads; quick={args.quick}"
+    )
     workdir = args.workdir
     if "overhead" in chosen:
         print_table("1. grid overhead", bench_overhead(4 if args.quick else 16, workdir and workdir / "overhead"))
@@ -749,8 +853,10 @@ def main(argv: list[str] | None = None) -> int:
         print_table("5b. packing: stage 2 alone", bench_packing(k, epochs))
     if "cluster" in chosen:
         trials, epochs = (2, 1) if args.quick else (4, 3)
-        print_table("6. cluster: one schedule vs the old one-cell-at-a-time schedule",
-                    bench_cluster(16, trials, epochs, workdir and workdir / "cluster"))  # fmt: skip
+        print_table(
+            "6. cluster: one schedule vs the old one-cell-at-a-time schedule",
+            bench_cluster(16, trials, epochs, workdir and workdir / "cluster"),
+        )
     if "scale" in chosen:
         cells, limit = (300, 120.0) if args.quick else (args.scale_cells, None)
         print_table("7. scale: a many-cell space", bench_scale(cells, limit, workdir and workdir / "scale"))

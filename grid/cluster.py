@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import ray
 import yaml
@@ -91,8 +92,11 @@ def _gcs_node_types() -> list[NodeType]:
         return []
     if config is None:
         return []
-    return [NodeType(g.name or f"group {i}", {k: float(v) for k, v in g.resources.items()}, max_count=g.max_count)
-            for i, g in enumerate(config.node_group_configs) if g.max_count != 0]  # fmt: skip
+    return [
+        NodeType(g.name or f"group {i}", {k: float(v) for k, v in g.resources.items()}, max_count=g.max_count)
+        for i, g in enumerate(config.node_group_configs)
+        if g.max_count != 0
+    ]
 
 
 def check_resources(space: Space) -> tuple[list[str], list[str]]:
@@ -108,12 +112,16 @@ def check_resources(space: Space) -> tuple[list[str], list[str]]:
         fitting = [t for t in scalable if t.fits(request)]
         wanted = " and ".join(f"{v:g} {k}" for k, v in request.items() if v > 0)
         if fitting:
-            notes.append(f"studies[{i}]: no node alive now fits a trial ({wanted}); waiting for the autoscaler to "
-                         f"start a {' or '.join(t.name for t in fitting)} node (node types from {source})")  # fmt: skip
+            notes.append(
+                f"studies[{i}]: no node alive now fits a trial ({wanted}); waiting for the autoscaler to "
+                f"start a {' or '.join(t.name for t in fitting)} node (node types from {source})"
+            )
             continue
         have = "; ".join(n.describe() for n in alive + scalable)
-        problems.append(f"studies[{i}].resources: a trial needs {wanted} on one node, and no node of the Ray "
-                        f"cluster has or could have that (nodes: {have})")  # fmt: skip
+        problems.append(
+            f"studies[{i}].resources: a trial needs {wanted} on one node, and no node of the Ray "
+            f"cluster has or could have that (nodes: {have})"
+        )
     return notes, problems
 
 

@@ -15,10 +15,11 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import ray
@@ -63,8 +64,11 @@ def preflight(space: Space) -> None:
     """Everything that can be checked without Ray: real data and backbones named by the cells exist (weight files
     and local-dir folders present, models and tags known to open_clip, tags cached when HF_HUB_OFFLINE=1)."""
     problems, weights = [], []
-    real = dict.fromkeys((c.constants["dataset"], c.constants["data_root"]) for c in space.cells()
-                         if c.constants["backbone"] != "simulated")  # fmt: skip
+    real = dict.fromkeys(
+        (c.constants["dataset"], c.constants["data_root"])
+        for c in space.cells()
+        if c.constants["backbone"] != "simulated"
+    )
     for dataset, data_root in real:  # each dataset's list files are read once, however many cells use it
         try:
             check_data_available(get_dataset(dataset), data_root)
@@ -88,8 +92,9 @@ def preflight(space: Space) -> None:
         raise GridError("\n".join(message))
 
 
-def _extract_features_task(dataset: str, backbone: str, data_root: str, precision: str, cache_dir: str,
-                           device: str, threads: int) -> "FeatureReport":  # fmt: skip
+def _extract_features_task(
+    dataset: str, backbone: str, data_root: str, precision: str, cache_dir: str, device: str, threads: int
+) -> FeatureReport:
     import torch
 
     from flexcoder.features import ensure_features
@@ -98,7 +103,7 @@ def _extract_features_task(dataset: str, backbone: str, data_root: str, precisio
     return ensure_features(dataset, backbone, data_root, precision=precision, cache_dir=cache_dir, device=device)
 
 
-def prepare_features(space: Space) -> list["FeatureReport"]:
+def prepare_features(space: Space) -> list[FeatureReport]:
     """Fill the feature cache before any trial starts: one Ray task per distinct (dataset, backbone, data root,
     precision, cache folder, device) among the cells with a real backbone, so N trials never extract N times;
     trials then only read the cache. Prints one line per pair; a failure is a GridError naming the pair.
@@ -120,8 +125,7 @@ def prepare_features(space: Space) -> list["FeatureReport"]:
         jobs[(cfg.dataset, cfg.backbone, root, cfg.precision, cache, cfg.device)] = None
     gpus = ray.cluster_resources().get("GPU", 0)
     node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
-    print(f"[grid] features: {len(jobs)} (dataset, backbone) pair(s) to check or extract before the trials",
-          flush=True)  # fmt: skip
+    print(f"[grid] features: {len(jobs)} (dataset, backbone) pair(s) to check or extract before the trials", flush=True)
     pending = {}
     extract = ray.remote(_extract_features_task)
     for key in jobs:
@@ -138,8 +142,7 @@ def prepare_features(space: Space) -> list["FeatureReport"]:
             report = ray.get(done[0])
         except Exception as e:  # RayTaskError wraps the task's own exception as .cause
             cause = getattr(e, "cause", None) or e
-            failures.append(f"features of {key[0]} x {key[1]} (data root {key[2]}): {type(cause).__name__}: "
-                            f"{cause}")  # fmt: skip
+            failures.append(f"features of {key[0]} x {key[1]} (data root {key[2]}): {type(cause).__name__}: {cause}")
             continue
         reports.append(report)
         print(f"[grid] features {report.line()}", flush=True)
@@ -176,8 +179,11 @@ def run_grid(space: Space, options: RunOptions) -> int:
         todo = [c for c in cells if c.id not in finished]
         with phase("textgen_actor"):
             textgen = start_grid_textgen(_textgen_configs(todo), NAMESPACE)
-        print(f"[grid] {space.name}: {len(cells)} cells, {len(cells) - len(todo)} already finished; "
-              f"MLflow experiment {space.name!r} at {tracking.uri}", flush=True)  # fmt: skip
+        print(
+            f"[grid] {space.name}: {len(cells)} cells, {len(cells) - len(todo)} already finished; "
+            f"MLflow experiment {space.name!r} at {tracking.uri}",
+            flush=True,
+        )
         failed = 0
         if todo:
             with phase("tuner_fit"):
@@ -185,8 +191,11 @@ def run_grid(space: Space, options: RunOptions) -> int:
         with phase("summary"):
             _print_summary(tracking, cells)
         if failed:
-            print(f"[grid] {failed} trial(s) failed after retries; see the Tune errors above and the FAILED runs "
-                  "in MLflow. Rerun with --resume to retry only those.", file=sys.stderr)  # fmt: skip
+            print(
+                f"[grid] {failed} trial(s) failed after retries; see the Tune errors above and the FAILED runs "
+                "in MLflow. Rerun with --resume to retry only those.",
+                file=sys.stderr,
+            )
         return 1 if failed else 0
     finally:
         for name in textgen:
@@ -256,8 +265,7 @@ def _trainable(space: Space, tracking: GridTracking, textgen: dict):
     """The trial function with its resources: each trial asks for its own study's `resources` (one Tuner, many
     studies)."""
     fn = tune.with_parameters(grid_trial, tracking=tracking.spec, space=space, textgen=textgen)
-    bundles = [{"CPU": s.resources.cpu, **({"GPU": s.resources.gpu} if s.resources.gpu else {})}
-               for s in space.studies]  # fmt: skip
+    bundles = [{"CPU": s.resources.cpu, **({"GPU": s.resources.gpu} if s.resources.gpu else {})} for s in space.studies]
     return tune.with_resources(fn, lambda config: tune.PlacementGroupFactory([bundles[config["grid.study"]]]))
 
 
@@ -274,8 +282,11 @@ class TrialProgress(tune.Callback):
         metric = trial.config.get("grid.metric", "")
         value = result.get(metric)
         shown = f"{metric}={value:.4f}" if isinstance(value, float) else ""
-        print(f"[grid] trial {self.done}/{self.total}: {what:<8} {trial.config.get('grid.cell', '')} {shown} "
-              f"({result.get('time_total_s', 0.0):.1f}s)", flush=True)  # fmt: skip
+        print(
+            f"[grid] trial {self.done}/{self.total}: {what:<8} {trial.config.get('grid.cell', '')} {shown} "
+            f"({result.get('time_total_s', 0.0):.1f}s)",
+            flush=True,
+        )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         stopped = "mlflow_run_id" not in (trial.last_result or {})
@@ -289,8 +300,11 @@ def _run_tuner(space: Space, cells: list[Cell], tracking: GridTracking, options:
     """One Tuner for all `cells`; returns the number of trials that failed for good."""
     total = sum(c.num_trials for c in cells)
     searched = sum(1 for c in cells if c.study.search)
-    print(f"[grid] {len(cells)} cells to run ({searched} searched), {total} trials, in flight at once: up to "
-          f"{options.max_concurrent or 'as many as the cluster fits'}", flush=True)  # fmt: skip
+    print(
+        f"[grid] {len(cells)} cells to run ({searched} searched), {total} trials, in flight at once: up to "
+        f"{options.max_concurrent or 'as many as the cluster fits'}",
+        flush=True,
+    )
     # Tune keeps one pending trial at a time for a custom searcher; a whole space needs as many as the cluster has
     # slots (and a few more, so an autoscaler sees the demand). A value the user set wins.
     pending = os.environ.get("TUNE_MAX_PENDING_TRIALS_PG") or str(max(8, trial_slots(space) + 4))
@@ -359,5 +373,8 @@ def _print_summary(tracking: GridTracking, cells: list[Cell]) -> None:
     if tracking.uri.startswith(("http://", "https://")):
         print(f"[grid] in the MLflow UI: {tracking.ui_link()}\n", flush=True)
     else:
-        print(f"[grid] open the MLflow UI: mlflow ui --backend-store-uri {tracking.uri}\n"
-              f"       then {tracking.ui_link()}\n", flush=True)  # fmt: skip
+        print(
+            f"[grid] open the MLflow UI: mlflow ui --backend-store-uri {tracking.uri}\n"
+            f"       then {tracking.ui_link()}\n",
+            flush=True,
+        )

@@ -21,8 +21,14 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent  # the environment running us: its `ray` CLI
-NODE_PORTS = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-              "runtime-env-agent-port", "metrics-export-port")  # fmt: skip
+NODE_PORTS = (
+    "node-manager-port",
+    "object-manager-port",
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+    "metrics-export-port",
+)
 
 
 def live_processes() -> dict[int, tuple[int, int, str]]:
@@ -63,17 +69,31 @@ class LocalRayCluster:
         # Short: Ray puts unix sockets under it (path limit ~107 characters).
         self.tmp = Path(tempfile.mkdtemp(prefix="fxrc-", dir="/tmp"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-        self.env.update(PATH=f"{BIN}{os.pathsep}{self.env.get('PATH', '')}", RAY_USAGE_STATS_ENABLED="0",
-                        RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))  # fmt: skip
+        self.env.update(
+            PATH=f"{BIN}{os.pathsep}{self.env.get('PATH', '')}",
+            RAY_USAGE_STATS_ENABLED="0",
+            RAY_AUTH_MODE="token",
+            RAY_AUTH_TOKEN=secrets.token_hex(32),
+        )
         gcs, dash, client, *ports = free_ports(3 + len(NODE_PORTS))
         self.address = f"127.0.0.1:{gcs}"
         self.dashboard = f"http://127.0.0.1:{dash}"
         self._sessions: set[int] = set()
         self._nodes = 0
         try:
-            self._start(["--head", f"--port={gcs}", f"--include-dashboard={'true' if dashboard else 'false'}",
-                         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
-                         f"--temp-dir={self.tmp}", *self._common(head_cpus), *_node_ports(ports)])  # fmt: skip
+            self._start(
+                [
+                    "--head",
+                    f"--port={gcs}",
+                    f"--include-dashboard={'true' if dashboard else 'false'}",
+                    "--dashboard-host=127.0.0.1",
+                    f"--dashboard-port={dash}",
+                    f"--ray-client-server-port={client}",
+                    f"--temp-dir={self.tmp}",
+                    *self._common(head_cpus),
+                    *_node_ports(ports),
+                ]
+            )
         except BaseException:
             self.stop()
             raise
@@ -81,13 +101,20 @@ class LocalRayCluster:
     def add_node(self, cpus: int) -> None:
         """One more node. Its own temp dir: nodes sharing one would share runtime_resources/, and one node's
         runtime-env agent deletes a working_dir package another node's job driver is running in."""
-        self._start([f"--address={self.address}", f"--temp-dir={self.tmp}/n{self._nodes}", *self._common(cpus),
-                     *_node_ports(free_ports(len(NODE_PORTS)))])  # fmt: skip
+        self._start(
+            [
+                f"--address={self.address}",
+                f"--temp-dir={self.tmp}/n{self._nodes}",
+                *self._common(cpus),
+                *_node_ports(free_ports(len(NODE_PORTS))),
+            ]
+        )
 
     def ray(self, *args: str, timeout: float = 120, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
         """Run the `ray` CLI against this cluster."""
-        return subprocess.run([str(BIN / "ray"), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, cwd=cwd)  # fmt: skip
+        return subprocess.run(
+            [str(BIN / "ray"), *args], env=self.env, capture_output=True, text=True, timeout=timeout, cwd=cwd
+        )
 
     def stop(self, grace: float = 5.0) -> set[int]:
         """SIGTERM (what `ray stop` sends) to this cluster's processes only, SIGKILL after `grace`; removes its temp
@@ -105,19 +132,30 @@ class LocalRayCluster:
         shutil.rmtree(self.tmp, ignore_errors=True)
         return left
 
-    def __enter__(self) -> "LocalRayCluster":
+    def __enter__(self) -> LocalRayCluster:
         return self
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def _common(self, cpus: int) -> list[str]:
-        return [f"--num-cpus={cpus}", "--num-gpus=0", "--disable-usage-stats", "--min-worker-port=0",
-                "--max-worker-port=0"]  # fmt: skip
+        return [
+            f"--num-cpus={cpus}",
+            "--num-gpus=0",
+            "--disable-usage-stats",
+            "--min-worker-port=0",
+            "--max-worker-port=0",
+        ]
 
     def _start(self, args: list[str]) -> None:
-        proc = subprocess.Popen([str(BIN / "ray"), "start", *args], env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(BIN / "ray"), "start", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         self._sessions.add(proc.pid)  # the daemons `ray start` leaves behind stay in this session
         out, _ = proc.communicate(timeout=180)
         if proc.returncode != 0:

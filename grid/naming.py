@@ -9,7 +9,8 @@ the tag `grid.cell` (ours: cell ids were cut off in the runs table before the pa
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flexcoder import TrialConfig
 

@@ -21,9 +21,10 @@ import json
 import re
 import statistics
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # `python grid/report.py`: grid/ is sys.path[0]; make the project root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,8 +51,11 @@ _AXES = ("method", "dataset", "shots", "seed", "data_root")  # what a cell is in
 _SEARCHED = "searched"
 _NOT_USED = "—"
 # A variant that ignores the rest of its method's section: those keys show as "—" instead of their defaults.
-_IGNORES_SECTION = {("flexclip.variant", "raw_clip"): "flexclip.", ("coder.variant", "clip_prompt"): "coder.",
-                    ("coder.variant", "tip_adapter"): "coder."}  # fmt: skip
+_IGNORES_SECTION = {
+    ("flexclip.variant", "raw_clip"): "flexclip.",
+    ("coder.variant", "clip_prompt"): "coder.",
+    ("coder.variant", "tip_adapter"): "coder.",
+}
 _METRIC_LABELS = {"test/map_i2t": "image→text", "test/map_t2i": "text→image", "test/map_avg": "average"}
 
 
@@ -132,8 +136,12 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
     def markdown(self) -> str:
-        out = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
-               "|" + "|".join("---" for _ in self.columns) + "|"]  # fmt: skip
+        out = [
+            f"### {self.title}",
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "|".join("---" for _ in self.columns) + "|",
+        ]
         out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in self.rows]
         out += [""] + [f"_{n}_" for n in self.notes]
         return "\n".join(out).rstrip() + "\n"
@@ -194,14 +202,23 @@ def load_results(client: MlflowClient, experiment: str) -> ExperimentResults:
         if run.info.status != "FINISHED" or "best_run_id" not in tags:
             failed.append(cell_id)
             continue
-        searched = {k[len("search."):]: json.loads(v) for k, v in params.items() if k.startswith("search.")}
+        searched = {k[len("search.") :]: json.loads(v) for k, v in params.items() if k.startswith("search.")}
         own = {k: v for k, v in params.items() if not k.startswith("search.")}
-        cells.append(CellResult(
-            run_id=run.info.run_id, cell=cell_id, method=tags["method"], dataset=tags["dataset"],
-            shots=int(tags["shots"]), seed=int(tags["seed"]), simulated=tags.get("data") == "simulated",
-            setting=_setting(own, searched, tags["method"], tags["dataset"]), searched=searched,
-            metric=tags.get("grid.metric", ""), metrics=dict(run.data.metrics),
-        ))  # fmt: skip
+        cells.append(
+            CellResult(
+                run_id=run.info.run_id,
+                cell=cell_id,
+                method=tags["method"],
+                dataset=tags["dataset"],
+                shots=int(tags["shots"]),
+                seed=int(tags["seed"]),
+                simulated=tags.get("data") == "simulated",
+                setting=_setting(own, searched, tags["method"], tags["dataset"]),
+                searched=searched,
+                metric=tags.get("grid.metric", ""),
+                metrics=dict(run.data.metrics),
+            )
+        )
     searched_cells = {c.run_id: c for c in cells if c.searched}
     trials = []
     if searched_cells:
@@ -210,8 +227,11 @@ def load_results(client: MlflowClient, experiment: str) -> ExperimentResults:
             if parent is None or parent.metric not in run.data.metrics:
                 continue
             values = {k: float(run.data.params[k]) for k in parent.searched if _is_float(run.data.params.get(k))}
-            trials.append(TrialPoint(parent.run_id, values, run.data.metrics[parent.metric],
-                                     bool(run.data.tags.get("grid.stopped_by"))))  # fmt: skip
+            trials.append(
+                TrialPoint(
+                    parent.run_id, values, run.data.metrics[parent.metric], bool(run.data.tags.get("grid.stopped_by"))
+                )
+            )
     return ExperimentResults(experiment, client.tracking_uri, cells, failed, trials)
 
 
@@ -234,8 +254,9 @@ def varying_keys(cells: Sequence[CellResult]) -> list[str]:
 
 def setting_label(setting: Mapping[str, str], keys: Sequence[str], method: str) -> str:
     first = sorted(keys, key=lambda k: not k.endswith(".variant"))  # the variant leads the label
-    parts = [f"{k.removeprefix(method + '.')}={setting.get(k)}" for k in first
-             if setting.get(k) not in (None, _NOT_USED)]  # fmt: skip
+    parts = [
+        f"{k.removeprefix(method + '.')}={setting.get(k)}" for k in first if setting.get(k) not in (None, _NOT_USED)
+    ]
     return ", ".join(parts) or "default settings"
 
 
@@ -250,8 +271,16 @@ def _dataset_order(cells: Iterable[CellResult]) -> list[str]:
     return list(dict.fromkeys(c.dataset for c in cells))
 
 
-def _published(method: str, variant: str, dataset: str, shots: int, metrics: Sequence[str], simulated: bool,
-               scale: float, digits: int) -> str:  # fmt: skip
+def _published(
+    method: str,
+    variant: str,
+    dataset: str,
+    shots: int,
+    metrics: Sequence[str],
+    simulated: bool,
+    scale: float,
+    digits: int,
+) -> str:
     if simulated:
         return "n/a (simulated data)"
     known = PUBLISHED.get((method, variant, dataset, shots))
@@ -275,8 +304,18 @@ def flexclip_tables(cells: Sequence[CellResult]) -> list[Table]:
                 for m in metrics:
                     values = [c.metrics[m] for c in seeds if m in c.metrics]
                     row.append(summarize(values).format() if values else "missing")
-                row.append(_published("flexclip", seeds[0].setting.get("flexclip.variant", ""), dataset, shots,
-                                      metrics, all(c.simulated for c in seeds), 1.0, 3))  # fmt: skip
+                row.append(
+                    _published(
+                        "flexclip",
+                        seeds[0].setting.get("flexclip.variant", ""),
+                        dataset,
+                        shots,
+                        metrics,
+                        all(c.simulated for c in seeds),
+                        1.0,
+                        3,
+                    )
+                )
                 rows.append(row)
         title = f"FLEX-CLIP, {setting_label(group[0].setting, keys, 'flexclip')}: test mAP@all"
         columns = ["dataset", "shots", *(f"{_METRIC_LABELS[m]} mAP" for m in metrics), "paper (i2t / t2i / avg)"]
@@ -302,15 +341,30 @@ def coder_table(cells: Sequence[CellResult]) -> Table | None:
                 values = [c.metrics["test/top1"] for c in group if c.shots == s and "test/top1" in c.metrics]
                 row.append(summarize(values).format(scale=100.0, digits=2) if values else "")
             simulated = all(c.simulated for c in group)
-            row.append("n/a (simulated data)" if simulated else "; ".join(
-                f"{s}-shot: " + _published("coder", key[0] or "", dataset, s, ["test/top1"], False, 100.0, 2)
-                for s in sorted({c.shots for c in group})
-            ))  # fmt: skip
+            row.append(
+                "n/a (simulated data)"
+                if simulated
+                else "; ".join(
+                    f"{s}-shot: " + _published("coder", key[0] or "", dataset, s, ["test/top1"], False, 100.0, 2)
+                    for s in sorted({c.shots for c in group})
+                )
+            )
             rows.append(row)
-    columns = ["dataset", "variant", "text set", "rerank", *(k.removeprefix("coder.") for k in others),
-               *(f"{s}-shot top-1 %" for s in shots), "paper"]  # fmt: skip
-    return Table("CODER: test top-1 accuracy (%)", columns, rows,
-                 ["mean ± sample std over seeds (n = seeds); an empty entry is a setting not run at that shot count."])
+    columns = [
+        "dataset",
+        "variant",
+        "text set",
+        "rerank",
+        *(k.removeprefix("coder.") for k in others),
+        *(f"{s}-shot top-1 %" for s in shots),
+        "paper",
+    ]
+    return Table(
+        "CODER: test top-1 accuracy (%)",
+        columns,
+        rows,
+        ["mean ± sample std over seeds (n = seeds); an empty entry is a setting not run at that shot count."],
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------- plots
@@ -328,8 +382,10 @@ def plot_vs_shots(cells: Sequence[CellResult], out: Path) -> list[Plot]:
     """Per method and dataset: the test metric (FLEX-CLIP average mAP, CODER top-1 %) vs shots, one line per
     setting, error bars = std over seeds."""
     plots = []
-    for method, metric, scale, ylabel in (("flexclip", "test/map_avg", 1.0, "test mAP@all (average)"),
-                                          ("coder", "test/top1", 100.0, "test top-1 accuracy (%)")):  # fmt: skip
+    for method, metric, scale, ylabel in (
+        ("flexclip", "test/map_avg", 1.0, "test mAP@all (average)"),
+        ("coder", "test/top1", 100.0, "test top-1 accuracy (%)"),
+    ):
         mine = [c for c in cells if c.method == method and metric in c.metrics]
         keys = varying_keys(mine)
         for dataset in _dataset_order(mine):
@@ -338,8 +394,14 @@ def plot_vs_shots(cells: Sequence[CellResult], out: Path) -> list[Plot]:
             for group in _group(here, keys).values():
                 shots = sorted({c.shots for c in group})
                 stats = [summarize([c.metrics[metric] for c in group if c.shots == s]) for s in shots]
-                ax.errorbar(shots, [s.mean * scale for s in stats], yerr=[(s.std or 0.0) * scale for s in stats],
-                            marker="o", capsize=3, label=setting_label(group[0].setting, keys, method))  # fmt: skip
+                ax.errorbar(
+                    shots,
+                    [s.mean * scale for s in stats],
+                    yerr=[(s.std or 0.0) * scale for s in stats],
+                    marker="o",
+                    capsize=3,
+                    label=setting_label(group[0].setting, keys, method),
+                )
             name = {"flexclip": "FLEX-CLIP", "coder": "CODER"}[method]
             ax.set(title=f"{name} on {dataset}", xlabel="shots per class", ylabel=ylabel)
             ax.set_xticks(sorted({c.shots for c in here}))
@@ -347,16 +409,20 @@ def plot_vs_shots(cells: Sequence[CellResult], out: Path) -> list[Plot]:
             ax.legend(fontsize=7)
             filename = _safe(f"{method}_{dataset}_vs_shots.png")
             fig.savefig(out / filename, dpi=110)
-            plots.append(Plot(filename, f"{name} on {dataset}: {ylabel} vs shots",
-                              tuple(c.run_id for c in here)))  # fmt: skip
+            plots.append(Plot(filename, f"{name} on {dataset}: {ylabel} vs shots", tuple(c.run_id for c in here)))
     return plots
 
 
 def plot_vs_texts(cells: Sequence[CellResult], out: Path) -> Plot | None:
     """CODER top-1 vs texts per class, when `coder.max_texts_per_type` varies. x = rows of the text bank per class
     (the trial's textgen/texts over the dataset's classes), or the cap itself when that metric is absent."""
-    mine = [c for c in cells if c.method == "coder" and "test/top1" in c.metrics
-            and c.setting.get("coder.max_texts_per_type") not in (None, _NOT_USED)]  # fmt: skip
+    mine = [
+        c
+        for c in cells
+        if c.method == "coder"
+        and "test/top1" in c.metrics
+        and c.setting.get("coder.max_texts_per_type") not in (None, _NOT_USED)
+    ]
     if len({c.setting["coder.max_texts_per_type"] for c in mine}) < 2:
         return None
     fig, (ax,) = _new_figure(simulated=any(c.simulated for c in mine))
@@ -366,8 +432,14 @@ def plot_vs_texts(cells: Sequence[CellResult], out: Path) -> Plot | None:
             points = sorted({_texts_per_class(c) for c in sub})
             stats = [summarize([c.metrics["test/top1"] for c in sub if _texts_per_class(c) == x]) for x in points]
             label = f"{dataset}, {shots}-shot, {setting_label(sub[0].setting, keys, 'coder')}"
-            ax.errorbar(points, [s.mean * 100 for s in stats], yerr=[(s.std or 0.0) * 100 for s in stats],
-                        marker="o", capsize=3, label=label)  # fmt: skip
+            ax.errorbar(
+                points,
+                [s.mean * 100 for s in stats],
+                yerr=[(s.std or 0.0) * 100 for s in stats],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
     ax.set(title="CODER: accuracy vs texts per class", xlabel="texts per class", ylabel="test top-1 accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -403,13 +475,22 @@ def plot_search(results: ExperimentResults, out: Path) -> Plot | None:
         for parent, colour in zip(parents, colours):
             cell = by_run[parent]
             for stopped in (False, True):
-                pts = [t for t in results.trials if t.parent_run_id == parent and t.stopped_early == stopped
-                       and key in t.values]  # fmt: skip
+                pts = [
+                    t
+                    for t in results.trials
+                    if t.parent_run_id == parent and t.stopped_early == stopped and key in t.values
+                ]
                 if not pts:
                     continue
                 label = f"{cell.method}/{cell.dataset}/{cell.shots}-shot/seed {cell.seed}" if not stopped else None
-                ax.scatter([t.values[key] for t in pts], [t.metric_value for t in pts], s=22, label=label,
-                           facecolors="none" if stopped else colour, edgecolors=colour)  # fmt: skip
+                ax.scatter(
+                    [t.values[key] for t in pts],
+                    [t.metric_value for t in pts],
+                    s=22,
+                    label=label,
+                    facecolors="none" if stopped else colour,
+                    edgecolors=colour,
+                )
         dists = [by_run[p].searched[key] for p in parents if key in by_run[p].searched]
         log = all("loguniform" in d for d in dists)
         if log:
@@ -423,8 +504,12 @@ def plot_search(results: ExperimentResults, out: Path) -> Plot | None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.savefig(out / "search_sensitivity.png", dpi=110)
-    return Plot("search_sensitivity.png", "Every Optuna trial of the searched cells: searched value vs the search "
-                "metric (hollow markers: trials stopped early by the scheduler)", tuple(parents))  # fmt: skip
+    return Plot(
+        "search_sensitivity.png",
+        "Every Optuna trial of the searched cells: searched value vs the search "
+        "metric (hollow markers: trials stopped early by the scheduler)",
+        tuple(parents),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ the report
@@ -446,8 +531,7 @@ class Report:
     notes: list[str]
 
 
-def build_report(uri: str | None, experiment: str, out: str | Path | None = None,
-                 log_artifacts: bool = True) -> Path:  # fmt: skip
+def build_report(uri: str | None, experiment: str, out: str | Path | None = None, log_artifacts: bool = True) -> Path:
     """Write report.md, report.html and the PNGs into `out` (default reports/<experiment>/); log the PNGs on the
     parent runs they show unless `log_artifacts` is False. Returns the folder."""
     client = MlflowClient(normalise_uri(uri or default_tracking_uri()))
@@ -474,8 +558,10 @@ def _assemble(results: ExperimentResults, out: Path) -> Report:
     if texts:
         plots.append(texts)
     elif any(c.method == "coder" for c in results.cells):
-        notes.append("Accuracy vs texts per class: not plotted, coder.max_texts_per_type does not vary in this grid "
-                     "(list it in a space's params, e.g. [1, 2, 4, 0], to plot it).")  # fmt: skip
+        notes.append(
+            "Accuracy vs texts per class: not plotted, coder.max_texts_per_type does not vary in this grid "
+            "(list it in a space's params, e.g. [1, 2, 4, 0], to plot it)."
+        )
     search = plot_search(results, out)
     if search:
         plots.append(search)
@@ -485,12 +571,20 @@ def _assemble(results: ExperimentResults, out: Path) -> Report:
 
 
 def _preamble(results: ExperimentResults) -> list[str]:
-    lines = [f"MLflow experiment `{results.experiment}` at `{results.uri}`: {len(results.cells)} finished cells"
-             + (f", {len(results.failed_cells)} failed or unfinished (left out: {', '.join(results.failed_cells)})"
-                if results.failed_cells else "") + "."]  # fmt: skip
-    lines.append("Each entry is one cell per seed (the best trial of the cell, tag best_run_id); mean ± sample std "
-                 "over seeds. Paper numbers sit beside ours for real data only; \"missing\" means the paper's table "
-                 "was not available (docs/methods.md §3).")  # fmt: skip
+    lines = [
+        f"MLflow experiment `{results.experiment}` at `{results.uri}`: {len(results.cells)} finished cells"
+        + (
+            f", {len(results.failed_cells)} failed or unfinished (left out: {', '.join(results.failed_cells)})"
+            if results.failed_cells
+            else ""
+        )
+        + "."
+    ]
+    lines.append(
+        "Each entry is one cell per seed (the best trial of the cell, tag best_run_id); mean ± sample std "
+        'over seeds. Paper numbers sit beside ours for real data only; "missing" means the paper\'s table '
+        "was not available (docs/methods.md §3)."
+    )
     return lines
 
 
@@ -498,8 +592,11 @@ def render_markdown(report: Report) -> str:
     r = report.results
     out = [f"# Report: {r.experiment}", ""]
     if r.simulated:
-        out += [f"**{SIMULATED_HEADER}.** These runs use the embedded simulated CLIP world (tag data=simulated): "
-                "they show how the methods compare in a controlled world.", ""]  # fmt: skip
+        out += [
+            f"**{SIMULATED_HEADER}.** These runs use the embedded simulated CLIP world (tag data=simulated): "
+            "they show how the methods compare in a controlled world.",
+            "",
+        ]
     out += [line + "\n" for line in _preamble(r)]
     out += ["## Tables", ""] + [t.markdown() for t in report.tables]
     out += ["## Plots", ""] + [f"![{p.title}]({p.filename})\n\n_{p.title}_\n" for p in report.plots]
@@ -507,17 +604,21 @@ def render_markdown(report: Report) -> str:
     return "\n".join(out)
 
 
-_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #bbb;padding:3px 8px;"
-        "font-size:13px;text-align:left}th{background:#eee}.simulated{background:#fde2e2;color:#a00;padding:.6em;"
-        "font-weight:bold;border:2px solid #a00}.note{color:#555;font-size:13px}img{max-width:100%}")  # fmt: skip
+_CSS = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #bbb;padding:3px 8px;"
+    "font-size:13px;text-align:left}th{background:#eee}.simulated{background:#fde2e2;color:#a00;padding:.6em;"
+    "font-weight:bold;border:2px solid #a00}.note{color:#555;font-size:13px}img{max-width:100%}"
+)
 
 
 def render_html(report: Report, out: Path) -> str:
     """Self-contained: the PNGs are embedded as data URIs."""
     r = report.results
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Report: {_text(r.experiment)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>Report: {_text(r.experiment)}</h1>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Report: {_text(r.experiment)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>Report: {_text(r.experiment)}</h1>"
+    ]
     if r.simulated:
         parts.append(f"<p class='simulated'>{_text(SIMULATED_HEADER)}</p>")
     parts += [f"<p>{_text(line)}</p>" for line in _preamble(r)]
@@ -525,16 +626,19 @@ def render_html(report: Report, out: Path) -> str:
     parts.append("<h2>Plots</h2>")
     for p in report.plots:
         data = base64.b64encode((out / p.filename).read_bytes()).decode("ascii")
-        parts.append(f"<figure><img alt='{html.escape(p.title)}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{_text(p.title)}</figcaption></figure>")  # fmt: skip
+        parts.append(
+            f"<figure><img alt='{html.escape(p.title)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{_text(p.title)}</figcaption></figure>"
+        )
     parts += [f"<p class='note'>{_text(n)}</p>" for n in report.notes]
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="grid/report.py",
-                                description="Write paper-layout tables and plots of a grid's MLflow experiment.")
+    p = argparse.ArgumentParser(
+        prog="grid/report.py", description="Write paper-layout tables and plots of a grid's MLflow experiment."
+    )
     p.add_argument("--experiment", required=True, help="MLflow experiment = the search space's name")
     p.add_argument("--mlflow-uri", default=None, help="tracking URI (default: sqlite:///<absolute cwd>/mlflow.db)")
     p.add_argument("--out", default=None, help="output folder (default: reports/<experiment>/)")

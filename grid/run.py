@@ -29,27 +29,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--space", required=True, help="search-space YAML (see search_spaces/)")
-    p.add_argument("--mlflow-uri", default=None,
-                   help="MLflow tracking URI (default: sqlite:///<absolute cwd>/mlflow.db; on a cluster an "
-                        "http:// mlflow server)")  # fmt: skip
-    p.add_argument("--address", default=None,
-                   help="Ray cluster address (e.g. auto or HEAD:6379); default: start a local Ray")
-    p.add_argument("--storage", default="ray_results",
-                   help="where Tune keeps its trial folders and logs (default ./ray_results; on a multi-node "
-                        "cluster a shared path or URI)")  # fmt: skip
+    p.add_argument(
+        "--mlflow-uri",
+        default=None,
+        help="MLflow tracking URI (default: sqlite:///<absolute cwd>/mlflow.db; on a cluster an http:// mlflow server)",
+    )
+    p.add_argument(
+        "--address", default=None, help="Ray cluster address (e.g. auto or HEAD:6379); default: start a local Ray"
+    )
+    p.add_argument(
+        "--storage",
+        default="ray_results",
+        help="where Tune keeps its trial folders and logs (default ./ray_results; on a multi-node "
+        "cluster a shared path or URI)",
+    )
     p.add_argument("--data-root", default=None, help="root of real datasets (overrides the space's data_root)")
-    p.add_argument("--max-concurrent", type=int, default=None,
-                   help="cap on trials running at once over the whole grid (each search's own max_concurrent "
-                        "still caps its cell)")  # fmt: skip
-    p.add_argument("--resume", action="store_true",
-                   help="continue the last run of this space from what MLflow recorded: finished cells and trials "
-                        "are kept, each search goes on from its trials, cut-off trials run again")  # fmt: skip
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the expanded cells, in the order they start, and the trial count; start nothing")
-    p.add_argument("--report", action="store_true",
-                   help="after the grid, write tables and plots of its experiment to reports/<name>/ (grid/report.py)")
-    p.add_argument("--verbose", action="store_true",
-                   help="Tune's own progress tables and per-trial results (default: one line per trial)")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        help="cap on trials running at once over the whole grid (each search's own max_concurrent still caps its cell)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the last run of this space from what MLflow recorded: finished cells and trials "
+        "are kept, each search goes on from its trials, cut-off trials run again",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the expanded cells, in the order they start, and the trial count; start nothing",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="after the grid, write tables and plots of its experiment to reports/<name>/ (grid/report.py)",
+    )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Tune's own progress tables and per-trial results (default: one line per trial)",
+    )
     return p.parse_args(argv)
 
 
@@ -87,8 +108,10 @@ def dry_run(space) -> int:
     from grid.search import schedule_order
 
     cells = schedule_order(space.cells())  # in the order they start
-    print(f"space {space.name!r} ({space.source}): {len(space.studies)} studies, {len(cells)} cells, "
-          f"{space.num_trials()} trials; data: {'simulated' if space.simulated else 'real'}")  # fmt: skip
+    print(
+        f"space {space.name!r} ({space.source}): {len(space.studies)} studies, {len(cells)} cells, "
+        f"{space.num_trials()} trials; data: {'simulated' if space.simulated else 'real'}"
+    )
     for cell in cells:
         search = cell.study.search
         how = f"optuna x{search.trials} on {cell.metric}" if search else "1 trial"

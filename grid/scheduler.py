@@ -8,7 +8,8 @@ gives each trial its own study's `max_failures` (one Tuner has one FailureConfig
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -35,9 +36,13 @@ class PerCellScheduler(FIFOScheduler):
         asha = self._asha.get(cell)
         if asha is None:
             s = study.scheduler
-            asha = self._asha[cell] = ASHAScheduler(metric=trial.config["grid.metric"], mode=study.search.mode,
-                                                    grace_period=s.grace_period, reduction_factor=s.reduction_factor,
-                                                    max_t=s.max_t)  # fmt: skip
+            asha = self._asha[cell] = ASHAScheduler(
+                metric=trial.config["grid.metric"],
+                mode=study.search.mode,
+                grace_period=s.grace_period,
+                reduction_factor=s.reduction_factor,
+                max_t=s.max_t,
+            )
         asha.on_trial_add(tune_controller, trial)
         self._asha_of[trial.trial_id] = asha
 

@@ -18,8 +18,9 @@ on from the trials it had; trials that were cut off or failed run again in their
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -30,6 +31,7 @@ from grid.naming import trial_label
 from grid.space import Cell, Distribution, Search, applies_to
 from grid.tracking import GridTracking
 
+
 def schedule_order(cells: Sequence[Cell]) -> list[Cell]:
     """Seed by seed, then shot count by shot count (each in the order the space first lists it), every study and
     dataset of that (seed, shots) together (ours). A complete one-seed table of every method and dataset is in MLflow
@@ -37,8 +39,10 @@ def schedule_order(cells: Sequence[Cell]) -> list[Cell]:
     seeds = list(dict.fromkeys(c.constants["seed"] for c in cells))
     shots = list(dict.fromkeys(c.constants["shots"] for c in cells))
     rank = {id(c): i for i, c in enumerate(cells)}
-    return sorted(cells, key=lambda c: (seeds.index(c.constants["seed"]), shots.index(c.constants["shots"]),
-                                        c.study_index, rank[id(c)]))  # fmt: skip
+    return sorted(
+        cells,
+        key=lambda c: (seeds.index(c.constants["seed"]), shots.index(c.constants["shots"]), c.study_index, rank[id(c)]),
+    )
 
 
 def make_sampler(search: Search) -> optuna.samplers.BaseSampler:
@@ -203,9 +207,14 @@ class CellSearcher(Searcher):
         state.live[trial_id] = params
         self._cell_of[trial_id] = cell.id
         index = state.launched if cell.study.search is not None else None
-        grid = {"grid.cell": cell.id, "grid.parent_run_id": state.parent_run_id, "grid.metric": cell.metric,
-                "grid.study": cell.study_index, "grid.rerun_of": rerun_of,
-                "grid.run_name": trial_label(cell.label or cell.id, index, params)}  # fmt: skip
+        grid = {
+            "grid.cell": cell.id,
+            "grid.parent_run_id": state.parent_run_id,
+            "grid.metric": cell.metric,
+            "grid.study": cell.study_index,
+            "grid.rerun_of": rerun_of,
+            "grid.run_name": trial_label(cell.label or cell.id, index, params),
+        }
         return {**cell.point, **params, **grid}  # the trial adds the rest of its constants (grid.trials)
 
     def _close(self, cell: Cell, state: CellState) -> None:
@@ -214,15 +223,21 @@ class CellSearcher(Searcher):
         scored = [(value, run_id) for run_id, value in state.finished.values() if value is not None]
         best = pick(scored) if scored else None
         run = self._tracking.get_run(best[1]) if best else None  # its metrics as the trial logged them
-        self._tracking.close_parent(state.parent_run_id, run, errors=len(state.failed), trials=state.launched,
-                                    searched=list(optuna_distributions(cell)))  # fmt: skip
+        self._tracking.close_parent(
+            state.parent_run_id,
+            run,
+            errors=len(state.failed),
+            trials=state.launched,
+            searched=list(optuna_distributions(cell)),
+        )
         if cell.study.search is not None:
             self._tracking.log_search_history(state.parent_run_id, state.history)
         state.closed = True
         self._studies.pop(cell.id, None)
         shown = f"best {cell.metric}={best[0]:.4f}" if best else "no finished trial"
-        print(f"[grid] cell done: {cell.id}  {shown} ({state.launched} trial(s), {len(state.failed)} failed)",
-              flush=True)  # fmt: skip
+        print(
+            f"[grid] cell done: {cell.id}  {shown} ({state.launched} trial(s), {len(state.failed)} failed)", flush=True
+        )
 
     # ---------------------------------------------------------------------------------------------------- Optuna
 
@@ -232,13 +247,20 @@ class CellSearcher(Searcher):
         if cell.id not in self._studies:
             state = self._state(cell)
             search = cell.study.search
-            study = optuna.create_study(direction="maximize" if search.mode == "max" else "minimize",
-                                        sampler=make_sampler(search))  # fmt: skip
+            study = optuna.create_study(
+                direction="maximize" if search.mode == "max" else "minimize", sampler=make_sampler(search)
+            )
             dists = optuna_distributions(cell)
             for row in state.history:
-                study.add_trial(create_trial(params=row["params"], distributions=dists, value=row["value"],
-                                             state=TrialState[row["state"]],
-                                             intermediate_values=row.get("intermediate") or None))  # fmt: skip
+                study.add_trial(
+                    create_trial(
+                        params=row["params"],
+                        distributions=dists,
+                        value=row["value"],
+                        state=TrialState[row["state"]],
+                        intermediate_values=row.get("intermediate") or None,
+                    )
+                )
             asked = {}
             for trial_id, params in state.live.items():
                 study.enqueue_trial(params)
@@ -261,12 +283,20 @@ class CellSearcher(Searcher):
         elif params is None:  # a trial that ended before (a resumed errored trial): a new entry in the study
             return
         else:
-            study.add_trial(create_trial(params=params, distributions=optuna_distributions(cell), value=value,
-                                         state=state))  # fmt: skip
+            study.add_trial(
+                create_trial(params=params, distributions=optuna_distributions(cell), value=value, state=state)
+            )
         steps = self._state(cell).steps.get(trial_id) or {}
-        self._state(cell).history.append({"number": len(self._state(cell).history), "trial_id": trial_id,
-                                          "params": dict(params), "state": state.name, "value": value,
-                                          "intermediate": dict(steps)})  # fmt: skip
+        self._state(cell).history.append(
+            {
+                "number": len(self._state(cell).history),
+                "trial_id": trial_id,
+                "params": dict(params),
+                "state": state.name,
+                "value": value,
+                "intermediate": dict(steps),
+            }
+        )
 
     # ---------------------------------------------------------------------------------------------------- resume
 

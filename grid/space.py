@@ -14,9 +14,10 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import yaml
 
@@ -99,7 +100,7 @@ class Space:
     data_root: str | None = None
     source: str = ""
 
-    def cells(self) -> list["Cell"]:
+    def cells(self) -> list[Cell]:
         """Every cell of every study. Two studies can yield the same grid point (e.g. one fixes
         `flexclip.variant: raw_clip`, another searches loss weights on the same datasets and shots); their ids then
         get a `studyN/` prefix, so each cell keeps its own parent run."""
@@ -113,8 +114,10 @@ class Space:
         seen: dict[str, set[int]] = {}
         for cell, label in zip(cells, labels):
             seen.setdefault(label, set()).add(cell.study_index)
-        return [dataclasses.replace(c, label=f"study{c.study_index}{SEPARATOR}{label}" if len(seen[label]) > 1
-                                    else label) for c, label in zip(cells, labels)]  # fmt: skip
+        return [
+            dataclasses.replace(c, label=f"study{c.study_index}{SEPARATOR}{label}" if len(seen[label]) > 1 else label)
+            for c, label in zip(cells, labels)
+        ]
 
     def num_trials(self) -> int:
         return sum(c.num_trials for c in self.cells())
@@ -204,8 +207,10 @@ def parse_space(raw: Any, source: str = "") -> Space:
     _check_keys(raw, {"name", "description", "data_root", "studies"}, "", required={"name", "studies"})
     name = raw["name"]
     if not isinstance(name, str) or not re.fullmatch(SAFE_NAME, name):
-        raise SpaceError(f"name: {name!r} is not a safe name: letters, digits and . _ -, starting with a letter or "
-                         "digit (it becomes the MLflow experiment name and a folder under --storage and reports/)")
+        raise SpaceError(
+            f"name: {name!r} is not a safe name: letters, digits and . _ -, starting with a letter or "
+            "digit (it becomes the MLflow experiment name and a folder under --storage and reports/)"
+        )
     studies = raw["studies"]
     if not isinstance(studies, list) or not studies:
         raise SpaceError("studies: must be a non-empty list")
@@ -227,8 +232,18 @@ def parse_space(raw: Any, source: str = "") -> Space:
     return space
 
 
-_STUDY_KEYS = {"method", "dataset", "backbone", "shots", "seed", "params", "search", "scheduler", "resources",
-               "max_failures"}  # fmt: skip
+_STUDY_KEYS = {
+    "method",
+    "dataset",
+    "backbone",
+    "shots",
+    "seed",
+    "params",
+    "search",
+    "scheduler",
+    "resources",
+    "max_failures",
+}
 
 
 def _parse_study(raw: Any, path: str) -> Study:
@@ -255,8 +270,10 @@ def _parse_study(raw: Any, path: str) -> Study:
         embedded = simulated_datasets()
         for d in datasets:
             if d not in embedded:
-                raise SpaceError(f"{path}.dataset: the embedded world (backbone: simulated) does not model {d!r}; "
-                                 f"it has {', '.join(embedded)}. Use a real backbone and data_root for {d!r}")
+                raise SpaceError(
+                    f"{path}.dataset: the embedded world (backbone: simulated) does not model {d!r}; "
+                    f"it has {', '.join(embedded)}. Use a real backbone and data_root for {d!r}"
+                )
     for b in backbones:
         if b != "simulated":
             # Here, not at the top: flexcoder.backbones loads torch, which a simulated grid's driver never needs.
@@ -303,8 +320,10 @@ def _parse_study(raw: Any, path: str) -> Study:
                     f"{', '.join(info.metrics)}"
                 )
     if searched and search is None:
-        raise SpaceError(f"{path}.search: params {', '.join(searched)} are distributions, so a search block "
-                         "with `trials:` is required")  # fmt: skip
+        raise SpaceError(
+            f"{path}.search: params {', '.join(searched)} are distributions, so a search block "
+            "with `trials:` is required"
+        )
     if search is not None and not searched:
         raise SpaceError(f"{path}.search: nothing to search (no param is a distribution); remove it or add one")
     scheduler = _build(Scheduler, raw.get("scheduler", {}), f"{path}.scheduler")
@@ -321,10 +340,19 @@ def _parse_study(raw: Any, path: str) -> Study:
     if not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < 0:
         raise SpaceError(f"{path}.max_failures: must be an integer >= 0")
     return Study(
-        method=methods, dataset=datasets, backbone=backbones, shots=shots, seed=seeds,
-        fixed=fixed, grid=grid, searched=searched, search=search, scheduler=scheduler, resources=resources,
+        method=methods,
+        dataset=datasets,
+        backbone=backbones,
+        shots=shots,
+        seed=seeds,
+        fixed=fixed,
+        grid=grid,
+        searched=searched,
+        search=search,
+        scheduler=scheduler,
+        resources=resources,
         max_failures=max_failures,
-    )  # fmt: skip
+    )
 
 
 # Trial-level settings a study's `params` may set besides its methods' sections (not grid axes of their own).
@@ -400,10 +428,22 @@ def _expand(index: int, study: Study, data_root: str | None) -> list[Cell]:
     for method, dataset, backbone, shots, seed, *grid_vals in itertools.product(
         study.method, study.dataset, study.backbone, study.shots, study.seed, *(study.grid[k] for k in grid_keys)
     ):
-        point = {"method": method, "dataset": dataset, "backbone": backbone, "shots": shots, "seed": seed,
-                 **{k: v for k, v in zip(grid_keys, grid_vals) if applies_to(k, method)}}  # fmt: skip
-        cells.append(Cell(index, study, cell_constants(study, point, data_root),
-                          {k: v for k, v in point.items() if k in study.grid}))  # fmt: skip
+        point = {
+            "method": method,
+            "dataset": dataset,
+            "backbone": backbone,
+            "shots": shots,
+            "seed": seed,
+            **{k: v for k, v in zip(grid_keys, grid_vals) if applies_to(k, method)},
+        }
+        cells.append(
+            Cell(
+                index,
+                study,
+                cell_constants(study, point, data_root),
+                {k: v for k, v in point.items() if k in study.grid},
+            )
+        )
     # A param of another method in a multi-method study yields duplicate cells for this method; keep one.
     unique = {c.id: c for c in cells}
     return list(unique.values())
@@ -414,9 +454,12 @@ def cell_constants(study: Study, point: Mapping[str, Any], data_root: str | None
     study's fixed params of that method and the data root join it. Trials rebuild their constants with it too, so
     Tune only ever holds the point."""
     method = point["method"]
-    return {**{k: point[k] for k in AXES}, "data_root": data_root,
-            **{k: v for k, v in study.fixed.items() if applies_to(k, method)},
-            **{k: v for k, v in point.items() if k not in AXES}}  # fmt: skip
+    return {
+        **{k: point[k] for k in AXES},
+        "data_root": data_root,
+        **{k: v for k, v in study.fixed.items() if applies_to(k, method)},
+        **{k: v for k, v in point.items() if k not in AXES},
+    }
 
 
 def _check_cell(cell: Cell) -> None:
@@ -440,8 +483,11 @@ def resolved(space: Space) -> dict[str, Any]:
 
     def study_dict(s: Study) -> dict[str, Any]:
         out: dict[str, Any] = {k: list(getattr(s, k)) for k in ("method", "dataset", "backbone", "shots", "seed")}
-        out["params"] = {**s.fixed, **{k: list(v) for k, v in s.grid.items()},
-                         **{k: d.to_dict() for k, d in s.searched.items()}}  # fmt: skip
+        out["params"] = {
+            **s.fixed,
+            **{k: list(v) for k, v in s.grid.items()},
+            **{k: d.to_dict() for k, d in s.searched.items()},
+        }
         if s.search:
             out["search"] = vars(s.search)
         out["scheduler"] = vars(s.scheduler)
@@ -449,7 +495,13 @@ def resolved(space: Space) -> dict[str, Any]:
         out["max_failures"] = s.max_failures
         return out
 
-    return json.loads(json.dumps({
-        "name": space.name, "description": space.description, "data_root": space.data_root,
-        "studies": [study_dict(s) for s in space.studies],
-    }))  # fmt: skip
+    return json.loads(
+        json.dumps(
+            {
+                "name": space.name,
+                "description": space.description,
+                "data_root": space.data_root,
+                "studies": [study_dict(s) for s in space.studies],
+            }
+        )
+    )

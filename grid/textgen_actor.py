@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import ray
 
-from flexcoder.textgen import TextRequest, TextgenConfig, create_generator
+from flexcoder.textgen import TextgenConfig, TextRequest, create_generator
 
 ACTOR_NAME = "flexcoder-textgen"
 

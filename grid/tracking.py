@@ -14,9 +14,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -40,7 +41,7 @@ def default_tracking_uri(cwd: str | Path | None = None) -> str:
 def normalise_uri(uri: str) -> str:
     """Make a relative sqlite URI absolute; leave others alone."""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+        return f"sqlite:///{Path(uri[len('sqlite:///') :]).resolve()}"
     return uri
 
 
@@ -52,16 +53,23 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as r:
             r.read()
     except (urllib.error.URLError, OSError) as e:
-        raise ConnectionError(f"MLflow tracking server {uri} is not reachable ({e}); start it or pass "
-                              "--mlflow-uri sqlite:///<path>/mlflow.db") from None  # fmt: skip
+        raise ConnectionError(
+            f"MLflow tracking server {uri} is not reachable ({e}); start it or pass "
+            "--mlflow-uri sqlite:///<path>/mlflow.db"
+        ) from None
 
 
 def git_commit() -> str:
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5)  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     if sha.returncode != 0:
@@ -91,7 +99,7 @@ class GridTracking:
             artifact_location = None
             if self.uri.startswith("sqlite:///"):
                 # Next to the database, absolute: MLflow's default is relative to the working directory.
-                db = Path(self.uri[len("sqlite:///"):])
+                db = Path(self.uri[len("sqlite:///") :])
                 artifact_location = (db.parent / "mlartifacts" / space.name).as_uri()
             self.experiment_id = self.client.create_experiment(space.name, artifact_location=artifact_location)
         else:
@@ -125,8 +133,9 @@ class GridTracking:
     def parents_by_cell(self) -> dict[str, Any]:
         """{cell id: its most recent parent run} for the whole experiment, in one paginated query."""
         latest: dict[str, Any] = {}
-        for run in search_all_runs(self.client, self.experiment_id, "tags.`grid.role` = 'cell'",
-                                   order_by=["attributes.start_time DESC"]):  # fmt: skip
+        for run in search_all_runs(
+            self.client, self.experiment_id, "tags.`grid.role` = 'cell'", order_by=["attributes.start_time DESC"]
+        ):
             latest.setdefault(run.data.tags["grid.cell"], run)
         return latest
 
@@ -148,10 +157,14 @@ class GridTracking:
 
     def open_parent(self, cell: Cell) -> str:
         tags = {
-            **identity_tags(cell.constants), "git_commit": self.commit, "grid.cell": cell.id, "grid.role": "cell",
-            "grid.space": self.space.name, "grid.metric": cell.metric,
+            **identity_tags(cell.constants),
+            "git_commit": self.commit,
+            "grid.cell": cell.id,
+            "grid.role": "cell",
+            "grid.space": self.space.name,
+            "grid.metric": cell.metric,
             **{f"grid.{k}": str(v) for k, v in cell.grid_values.items()},
-        }  # fmt: skip
+        }
         run = self.client.create_run(self.experiment_id, run_name=cell.label or cell.id, tags=tags)
         rid = run.info.run_id
         params = [Param(k, _param_value(v)) for k, v in cell.constants.items()]
@@ -169,8 +182,9 @@ class GridTracking:
             self.client.set_tag(run.info.run_id, "grid.stopped_by", by)
             self.client.set_terminated(run.info.run_id, "KILLED")
 
-    def close_parent(self, run_id: str, best: Any | None, errors: int, trials: int,
-                     searched: Sequence[str] = ()) -> None:  # fmt: skip
+    def close_parent(
+        self, run_id: str, best: Any | None, errors: int, trials: int, searched: Sequence[str] = ()
+    ) -> None:
         """Ends a cell's parent run with its best trial (an MLflow run, or None when no trial finished): that trial's
         final metrics, a link to it, and for a searched cell the values it ran with (as params under their own keys,
         next to the `search.*` ranges)."""
@@ -199,8 +213,16 @@ class TrialRun:
     """Trial side: the child run of one Tune trial. Reuses the run of an earlier attempt of the same trial: a retry
     (same Tune trial id) or, after `--resume`, the run `rerun_of` of a trial the earlier driver did not see end."""
 
-    def __init__(self, spec: TrackingSpec, parent_run_id: str, trial_id: str, trial_name: str,
-                 flat_config: Mapping[str, Any], tags: Mapping[str, str], rerun_of: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        spec: TrackingSpec,
+        parent_run_id: str,
+        trial_id: str,
+        trial_name: str,
+        flat_config: Mapping[str, Any],
+        tags: Mapping[str, str],
+        rerun_of: str | None = None,
+    ):
         self.client = MlflowClient(spec.uri)
         existing = find_child_runs(self.client, spec.experiment_id, parent_run_id, trial_id)
         if not existing and rerun_of is not None:
@@ -215,11 +237,17 @@ class TrialRun:
         if existing:
             self.run_id = existing[0].info.run_id
             self.client.update_run(self.run_id, status="RUNNING")
-            self.client.set_tag(self.run_id, "grid.attempts", str(int(existing[0].data.tags.get("grid.attempts",
-                                                                                                  "1")) + 1))
+            self.client.set_tag(
+                self.run_id, "grid.attempts", str(int(existing[0].data.tags.get("grid.attempts", "1")) + 1)
+            )
             return
-        all_tags = {MLFLOW_PARENT_RUN_ID: parent_run_id, "grid.trial_id": trial_id, "grid.role": "trial",
-                    "grid.attempts": "1", **tags}  # fmt: skip
+        all_tags = {
+            MLFLOW_PARENT_RUN_ID: parent_run_id,
+            "grid.trial_id": trial_id,
+            "grid.role": "trial",
+            "grid.attempts": "1",
+            **tags,
+        }
         self.run_id = self.client.create_run(spec.experiment_id, run_name=trial_name, tags=all_tags).info.run_id
         _log_params(self.client, self.run_id, [Param(k, _param_value(v)) for k, v in flat_config.items()])
         self.client.log_dict(self.run_id, dict(flat_config), "trial_config.json")
@@ -237,13 +265,15 @@ class TrialRun:
         self.client.set_terminated(self.run_id, status)
 
 
-def search_all_runs(client: MlflowClient, experiment_id: str, filter_string: str,
-                    order_by: list[str] | None = None) -> list:  # fmt: skip
+def search_all_runs(
+    client: MlflowClient, experiment_id: str, filter_string: str, order_by: list[str] | None = None
+) -> list:
     """Every run matching `filter_string`, all pages."""
     runs, token = [], None
     while True:
-        page = client.search_runs([experiment_id], filter_string=filter_string, order_by=order_by,
-                                  max_results=1000, page_token=token)  # fmt: skip
+        page = client.search_runs(
+            [experiment_id], filter_string=filter_string, order_by=order_by, max_results=1000, page_token=token
+        )
         runs.extend(page)
         token = page.token
         if not token:

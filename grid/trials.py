@@ -9,15 +9,16 @@ grid, never holds the study's fixed params thousands of times over.
 from __future__ import annotations
 
 import socket
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import ray
 from ray import tune
 
 from flexcoder import TrialConfig, TrialContext, run_trial
+from grid.naming import identity_tags
 from grid.space import AXES, Space, cell_constants
 from grid.textgen_actor import actor_name
-from grid.naming import identity_tags
 from grid.tracking import TrackingSpec, TrialRun
 
 GRID_KEYS = ("grid.cell", "grid.parent_run_id", "grid.metric", "grid.study", "grid.rerun_of", "grid.run_name")
@@ -40,8 +41,9 @@ class TuneMlflowLogger:
             tune.report({self.metric: metrics[self.metric], "epoch": step})
 
 
-def grid_trial(config: dict[str, Any], *, tracking: TrackingSpec, space: Space,
-               textgen: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+def grid_trial(
+    config: dict[str, Any], *, tracking: TrackingSpec, space: Space, textgen: Mapping[str, Any] | None = None
+) -> None:
     """The Tune trainable. `textgen` maps actor names to clients of the grid's shared text generators. Reports the
     cell's metric and the MLflow run once more at the end, so every trial's last result carries them even when the
     method has no epochs."""

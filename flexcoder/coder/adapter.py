@@ -19,11 +19,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
 TIP_ADAPTER_INIT = (1.0, 5.5)  # (alpha, beta): Tip-Adapter's official ImageNet init
 TIP_ADAPTER_SEARCH = {"beta_range": (0.1, 7.0), "alpha_range": (0.1, 3.0), "n_beta": 200, "n_alpha": 20, "rounds": 1}
-CODER_ADAPTER_SEARCH = {"beta_range": (0.1, 200.0), "alpha_range": (0.1, 20.0), "n_beta": 500, "n_alpha": 50,
-                        "rounds": 3}  # fmt: skip
+CODER_ADAPTER_SEARCH = {
+    "beta_range": (0.1, 200.0),
+    "alpha_range": (0.1, 20.0),
+    "n_beta": 500,
+    "n_alpha": 50,
+    "rounds": 3,
+}
 
 
 def cosine_affinity(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -73,16 +77,28 @@ def _accuracies(clip_logits, affinity, values, y, alphas, betas) -> torch.Tensor
     return out
 
 
-def search_hparams(clip_logits, affinity, values, labels, alpha0: float, beta0: float,
-                   n_beta: int = 500, n_alpha: int = 50, rounds: int = 3,
-                   beta_range: tuple[float, float] = (0.1, 200.0),
-                   alpha_range: tuple[float, float] = (0.1, 20.0)) -> tuple[float, float, float]:
+def search_hparams(
+    clip_logits,
+    affinity,
+    values,
+    labels,
+    alpha0: float,
+    beta0: float,
+    n_beta: int = 500,
+    n_alpha: int = 50,
+    rounds: int = 3,
+    beta_range: tuple[float, float] = (0.1, 200.0),
+    alpha_range: tuple[float, float] = (0.1, 20.0),
+) -> tuple[float, float, float]:
     """(alpha, beta, val accuracy) maximising validation accuracy; starts from (and can return) the init pair.
 
     Defaults are CODER's official search (`CODER_ADAPTER_SEARCH`); `TIP_ADAPTER_SEARCH` is Tip-Adapter's."""
     y = labels.float().argmax(1) if labels.dim() == 2 else labels
-    best = (alpha0, beta0, _accuracies(clip_logits, affinity, values, y, torch.tensor([alpha0]),
-                                       torch.tensor([beta0])).item())
+    best = (
+        alpha0,
+        beta0,
+        _accuracies(clip_logits, affinity, values, y, torch.tensor([alpha0]), torch.tensor([beta0])).item(),
+    )
     (b_lo, b_hi), (a_lo, a_hi) = beta_range, alpha_range
     for _ in range(rounds):
         betas = torch.linspace(b_lo, b_hi, n_beta + 1)[:-1]

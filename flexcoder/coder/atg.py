@@ -5,8 +5,8 @@ Counts everything that went wrong instead of failing: `TextStats` ends up in the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,10 @@ class TextStats:
 
 
 def filter_analogous(
-    cls_index: int, proposals: Sequence[str], class_names: Sequence[str], encode_text: TextEncoder,
+    cls_index: int,
+    proposals: Sequence[str],
+    class_names: Sequence[str],
+    encode_text: TextEncoder,
     threshold: float,
 ) -> tuple[list[str], int]:
     """Drop proposals whose "a photo of {x}" text has cosine > threshold with "a photo of {other class}" for any
@@ -56,8 +59,14 @@ def filter_analogous(
 
 
 def build_text_bank(
-    class_names: Sequence[str], text_types: Iterable[str], generator: TextGenerator, encode_text: TextEncoder,
-    dataset: str = "default", cap: int = 0, ana_threshold: float = 0.9, stats: TextStats | None = None,
+    class_names: Sequence[str],
+    text_types: Iterable[str],
+    generator: TextGenerator,
+    encode_text: TextEncoder,
+    dataset: str = "default",
+    cap: int = 0,
+    ana_threshold: float = 0.9,
+    stats: TextStats | None = None,
 ) -> tuple[TextBank, TextStats]:
     """The CODER text bank for `text_types` (subset of name/att/ana/syno) in one batched generator call."""
     stats = stats or TextStats()
@@ -93,8 +102,12 @@ def build_text_bank(
 
 
 def build_ovo_texts(
-    class_names: Sequence[str], pairs: Iterable[tuple[int, int]], generator: TextGenerator, dataset: str = "default",
-    cap: int = 0, stats: TextStats | None = None,
+    class_names: Sequence[str],
+    pairs: Iterable[tuple[int, int]],
+    generator: TextGenerator,
+    dataset: str = "default",
+    cap: int = 0,
+    stats: TextStats | None = None,
 ) -> tuple[dict[tuple[int, int], list[str]], TextStats]:
     """{(c, o): ovo texts of c versus o} for both directions of each unordered pair, one batched call."""
     stats = stats or TextStats()
@@ -109,8 +122,9 @@ def build_ovo_texts(
         a, b = parse_ovo(ans, class_names[i], class_names[j], cap)
         for (c, o), parsed in (((i, j), a), ((j, i), b)):
             stats.add(parsed.status)
-            texts = _dedup([t for d in parsed.items for t in templates.ovo_texts(class_names[c], class_names[o], d,
-                                                                                   dataset)])
+            texts = _dedup(
+                [t for d in parsed.items for t in templates.ovo_texts(class_names[c], class_names[o], d, dataset)]
+            )
             out[(c, o)] = texts
             stats.ovo_texts += len(texts)
     return out, stats

@@ -11,7 +11,7 @@ TEXT_TYPES = ("name", "att", "ana", "syno")
 
 
 def parse_text_set(text_set: str) -> tuple[str, ...]:
-    """"name+att+ana" -> ("name", "att", "ana") in canonical order; ValueError on unknown / duplicate / no name."""
+    """ "name+att+ana" -> ("name", "att", "ana") in canonical order; ValueError on unknown / duplicate / no name."""
     parts = [p.strip() for p in text_set.split("+")]
     unknown = [p for p in parts if p not in TEXT_TYPES]
     if unknown:

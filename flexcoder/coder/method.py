@@ -15,21 +15,37 @@ from __future__ import annotations
 import torch
 
 from flexcoder.coder.adapter import (
-    CODER_ADAPTER_SEARCH, TIP_ADAPTER_INIT, TIP_ADAPTER_SEARCH, adapter_logits, cosine_affinity, minmax_affinity,
+    CODER_ADAPTER_SEARCH,
+    TIP_ADAPTER_INIT,
+    TIP_ADAPTER_SEARCH,
+    adapter_logits,
+    cosine_affinity,
+    minmax_affinity,
     search_hparams,
-)  # fmt: skip
+)
 from flexcoder.coder.atg import TextStats, build_ovo_texts, build_text_bank
 from flexcoder.coder.representation import (
-    candidate_pairs, coder_features, heuristic_scores, ovo_mean_similarity, rerank,
-)  # fmt: skip
+    candidate_pairs,
+    coder_features,
+    heuristic_scores,
+    ovo_mean_similarity,
+    rerank,
+)
 from flexcoder.config import TrialConfig
 from flexcoder.data.tasks import classification_task
 from flexcoder.methods import TrialContext
 from flexcoder.metrics import top_k_accuracy
 
 # The plain CLIP baseline's templates (a subset of OpenAI CLIP's ImageNet ensemble).
-TEMPLATES = ("a photo of a {}.", "a bad photo of a {}.", "a photo of the large {}.", "a photo of the small {}.",
-             "a rendering of a {}.", "a cropped photo of the {}.", "a bright photo of a {}.")  # fmt: skip
+TEMPLATES = (
+    "a photo of a {}.",
+    "a bad photo of a {}.",
+    "a photo of the large {}.",
+    "a photo of the small {}.",
+    "a rendering of a {}.",
+    "a cropped photo of the {}.",
+    "a bright photo of a {}.",
+)
 
 
 def prompt_ensemble_weights(class_names, encode_text) -> torch.Tensor:
@@ -54,8 +70,16 @@ def _acc_from_pred(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
-    task = classification_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root,
-                               precision=cfg.precision, feature_cache=cfg.feature_cache, device=cfg.device)
+    task = classification_task(
+        cfg.dataset,
+        cfg.backbone,
+        cfg.shots,
+        cfg.seed,
+        cfg.data_root,
+        precision=cfg.precision,
+        feature_cache=cfg.feature_cache,
+        device=cfg.device,
+    )
     if cfg.coder.variant == "tip_adapter" and len(task.support) > 0:
         return _tip_adapter(cfg, task)
     if cfg.coder.variant in ("clip_prompt", "tip_adapter"):
@@ -67,8 +91,16 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     cc = cfg.coder
     generator = _generator(cfg, ctx)
     stats = TextStats()
-    bank, stats = build_text_bank(task.class_names, cc.text_types, generator, task.encode_text, cfg.dataset,
-                                  cc.max_texts_per_type, cc.ana_filter_threshold, stats)
+    bank, stats = build_text_bank(
+        task.class_names,
+        cc.text_types,
+        generator,
+        task.encode_text,
+        cfg.dataset,
+        cc.max_texts_per_type,
+        cc.ana_filter_threshold,
+        stats,
+    )
     text_feats = task.encode_text(list(bank.texts))
     val_coder = coder_features(task.val.image, text_feats)
     test_coder = coder_features(task.test.image, text_feats)
@@ -82,8 +114,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
         if cc.rerank:
             pairs = candidate_pairs(val_scores, cc.rerank_k, cc.rerank_threshold)
             pairs |= candidate_pairs(test_scores, cc.rerank_k, cc.rerank_threshold)
-            ovo, stats = build_ovo_texts(task.class_names, pairs, generator, cfg.dataset, cc.max_texts_per_type,
-                                         stats)
+            ovo, stats = build_ovo_texts(task.class_names, pairs, generator, cfg.dataset, cc.max_texts_per_type, stats)
             keys = [k for k, v in ovo.items() if v]
             flat = [t for k in keys for t in ovo[k]]
             feats = task.encode_text(flat) if flat else torch.empty(0, text_feats.shape[1])

@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,7 @@ class TextBank:
     num_classes: int
 
     @staticmethod
-    def from_blocks(blocks: Sequence[Mapping[str, Sequence[str]]]) -> "TextBank":
+    def from_blocks(blocks: Sequence[Mapping[str, Sequence[str]]]) -> TextBank:
         """blocks[c] = {"att": [...], "ana": [...], "name": [one text], "syno": [...]} (missing keys = empty)."""
         texts, owner, in_s = [], [], []
         for c, block in enumerate(blocks):
@@ -37,8 +37,9 @@ class TextBank:
                 texts += rows
                 owner += [c] * len(rows)
                 in_s += [kind in ("name", "syno")] * len(rows)
-        return TextBank(tuple(texts), torch.tensor(owner, dtype=torch.long), torch.tensor(in_s, dtype=torch.bool),
-                        len(blocks))
+        return TextBank(
+            tuple(texts), torch.tensor(owner, dtype=torch.long), torch.tensor(in_s, dtype=torch.bool), len(blocks)
+        )
 
     def counts(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(n_a, n_s) per class: number of A_c rows and S_c rows."""

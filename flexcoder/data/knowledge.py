@@ -12,7 +12,7 @@ from importlib import resources
 from flexcoder.data.registry import Task, get_dataset, list_datasets
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def knowledge() -> dict[str, dict]:
     """Class knowledge shipped with the package: {class: {synonyms, attributes, related}}."""
     text = resources.files("flexcoder.data").joinpath("embedded/knowledge.json").read_text()

@@ -41,9 +41,27 @@ class DatasetSpec:
 
 
 _VOC = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "dining table", "dog",
-    "horse", "motorbike", "person", "potted plant", "sheep", "sofa", "train", "tv monitor",
-)  # fmt: skip
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "dining table",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "potted plant",
+    "sheep",
+    "sofa",
+    "train",
+    "tv monitor",
+)
 
 _DATASETS: dict[str, DatasetSpec] = {}
 
@@ -66,47 +84,80 @@ def list_datasets(task: Task | None = None) -> list[str]:
     return sorted(n for n, s in _DATASETS.items() if task is None or task in s.tasks)
 
 
-register_dataset(DatasetSpec(
-    name="wikipedia",
-    classes=("art & architecture", "biology", "geography & places", "history", "literature & theatre", "media",
-             "music", "royalty & nobility", "sport & recreation", "warfare"),
-    tasks=("retrieval", "classification"),
-    n_train=2173, n_test=693,
-    layout=("categories.list", "trainset_txt_img_cat.list", "testset_txt_img_cat.list", "texts/", "images/"),
-    provenance="Rasiwasia et al. 2010 (10 categories, 2,173 train / 693 test pairs), the SVCL release; the split is "
-               "the release's train/test list files",
-))  # fmt: skip
-register_dataset(DatasetSpec(
-    name="pascal_sentence",
-    classes=_VOC,
-    tasks=("retrieval", "classification"),
-    n_train=800, n_test=200,
-    layout=("pascal_sentences.json", "images/"),
-    provenance="Rashtchian et al. 2010 (20 VOC classes x 50 images, 5 sentences each); 40 train / 10 test per class "
-               "by sorted file name (our choice: the common 800/100/100 split with val folded into test)",
-))  # fmt: skip
-register_dataset(DatasetSpec(
-    name="nuswide",
-    classes=("sky", "clouds", "person", "water", "animal", "grass", "buildings", "window", "plants", "lake"),
-    tasks=("retrieval",),
-    n_train=42941, n_test=23661, multilabel=True,
-    layout=("ImageList/Imagelist.txt", "ImageList/TrainImagelist.txt", "ImageList/TestImagelist.txt",
-            "Groundtruth/AllLabels/", "NUS_WID_Tags/All_Tags.txt", "images/"),
-    provenance="Chua et al. 2009; the 10 largest concepts as used in cross-modal retrieval work (DSCMR: "
-               "42,941 train / 23,661 test pairs), canonical order by concept frequency. Real data: images with at "
-               "least one of the 10 concepts and a tag, split by the release's Train/TestImagelist.txt (counts as "
-               "the files give them)",
-))  # fmt: skip
-register_dataset(DatasetSpec(
-    name="nuswide10k",
-    classes=("animal", "clouds", "flowers", "food", "grass", "person", "sky", "toy", "water", "window"),
-    tasks=("retrieval", "classification"),
-    n_train=8000, n_test=2000,
-    layout=("nuswide10k_train.txt", "nuswide10k_test.txt", "images/"),
-    provenance="Feng et al. 2014 (10 concepts x 1,000 single-label pairs); 800 train / 200 test per class "
-               "(our choice: the 8,000/1,000/1,000 split with val folded into test); no raw-file release is "
-               "canonical, so the two list files are this project's format (docs/data.md)",
-))  # fmt: skip
+register_dataset(
+    DatasetSpec(
+        name="wikipedia",
+        classes=(
+            "art & architecture",
+            "biology",
+            "geography & places",
+            "history",
+            "literature & theatre",
+            "media",
+            "music",
+            "royalty & nobility",
+            "sport & recreation",
+            "warfare",
+        ),
+        tasks=("retrieval", "classification"),
+        n_train=2173,
+        n_test=693,
+        layout=("categories.list", "trainset_txt_img_cat.list", "testset_txt_img_cat.list", "texts/", "images/"),
+        provenance=(
+            "Rasiwasia et al. 2010 (10 categories, 2,173 train / 693 test pairs), the SVCL release; the split is "
+            "the release's train/test list files"
+        ),
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="pascal_sentence",
+        classes=_VOC,
+        tasks=("retrieval", "classification"),
+        n_train=800,
+        n_test=200,
+        layout=("pascal_sentences.json", "images/"),
+        provenance=(
+            "Rashtchian et al. 2010 (20 VOC classes x 50 images, 5 sentences each); 40 train / 10 test per class "
+            "by sorted file name (our choice: the common 800/100/100 split with val folded into test)"
+        ),
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="nuswide",
+        classes=("sky", "clouds", "person", "water", "animal", "grass", "buildings", "window", "plants", "lake"),
+        tasks=("retrieval",),
+        n_train=42941,
+        n_test=23661,
+        multilabel=True,
+        layout=(
+            "ImageList/Imagelist.txt",
+            "ImageList/TrainImagelist.txt",
+            "ImageList/TestImagelist.txt",
+            "Groundtruth/AllLabels/",
+            "NUS_WID_Tags/All_Tags.txt",
+            "images/",
+        ),
+        provenance="Chua et al. 2009; the 10 largest concepts as used in cross-modal retrieval work (DSCMR: "
+        "42,941 train / 23,661 test pairs), canonical order by concept frequency. Real data: images with at "
+        "least one of the 10 concepts and a tag, split by the release's Train/TestImagelist.txt (counts as "
+        "the files give them)",
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="nuswide10k",
+        classes=("animal", "clouds", "flowers", "food", "grass", "person", "sky", "toy", "water", "window"),
+        tasks=("retrieval", "classification"),
+        n_train=8000,
+        n_test=2000,
+        layout=("nuswide10k_train.txt", "nuswide10k_test.txt", "images/"),
+        provenance="Feng et al. 2014 (10 concepts x 1,000 single-label pairs); 800 train / 200 test per class "
+        "(our choice: the 8,000/1,000/1,000 split with val folded into test); no raw-file release is "
+        "canonical, so the two list files are this project's format (docs/data.md)",
+    )
+)
 
 # CODER's classification datasets (arXiv 2404.17753, Sec. 4). Real data only; the adapters read the common few-shot
 # split JSON (CoOp format), ImageNet-style folder trees (train/ and val/ class folders) for the two that ship so, and
@@ -115,13 +166,24 @@ _COOP_LAYOUT = ("split.json  (CoOp format: {train,val,test: [[path, label, class
 _FOLDER_LAYOUT = ("train/  (one folder of images per class)", "val/  (the test split, same class folders)")
 _CUB_LAYOUT = ("classes.txt", "images.txt", "image_class_labels.txt", "train_test_split.txt", "images/")
 for _name, _n_classes, _n_test, _layout in [
-    ("imagenet", 1000, 50000, _FOLDER_LAYOUT), ("caltech101", 100, 2465, _COOP_LAYOUT), ("dtd", 47, 1692, _COOP_LAYOUT),
-    ("eurosat", 10, 8100, _COOP_LAYOUT), ("food101", 101, 30300, _COOP_LAYOUT), ("oxford_pets", 37, 3669, _COOP_LAYOUT),
-    ("cub200", 200, 5794, _CUB_LAYOUT), ("places365", 365, 36500, _FOLDER_LAYOUT),
+    ("imagenet", 1000, 50000, _FOLDER_LAYOUT),
+    ("caltech101", 100, 2465, _COOP_LAYOUT),
+    ("dtd", 47, 1692, _COOP_LAYOUT),
+    ("eurosat", 10, 8100, _COOP_LAYOUT),
+    ("food101", 101, 30300, _COOP_LAYOUT),
+    ("oxford_pets", 37, 3669, _COOP_LAYOUT),
+    ("cub200", 200, 5794, _CUB_LAYOUT),
+    ("places365", 365, 36500, _FOLDER_LAYOUT),
 ]:
-    register_dataset(DatasetSpec(
-        name=_name, classes=tuple(f"class_{i}" for i in range(_n_classes)), tasks=("classification",),
-        n_train=0, n_test=_n_test, layout=_layout,
-        provenance="CODER zero-shot datasets (exp_zero_shot.sh); class names come from the data root's split file "
-                   "or class folders (an optional classnames.txt gives readable names)",
-    ))  # fmt: skip
+    register_dataset(
+        DatasetSpec(
+            name=_name,
+            classes=tuple(f"class_{i}" for i in range(_n_classes)),
+            tasks=("classification",),
+            n_train=0,
+            n_test=_n_test,
+            layout=_layout,
+            provenance="CODER zero-shot datasets (exp_zero_shot.sh); class names come from the data root's split file "
+            "or class folders (an optional classnames.txt gives readable names)",
+        )
+    )

@@ -24,8 +24,8 @@ import functools
 import hashlib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -72,7 +72,7 @@ def tokens(text: str) -> list[str]:
     return [t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in _STOPWORDS]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def word_vector(word: str) -> np.ndarray:
     """u_w: a fixed random unit vector per word, seeded by blake2b(word) so it is the same on every machine."""
     seed = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")

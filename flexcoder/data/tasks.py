@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -42,11 +42,11 @@ class FeatureSet:
     def __len__(self) -> int:
         return self.image.shape[0]
 
-    def subset(self, index: torch.Tensor) -> "FeatureSet":
+    def subset(self, index: torch.Tensor) -> FeatureSet:
         return FeatureSet(self.image[index], None if self.text is None else self.text[index], self.labels[index])
 
     @staticmethod
-    def concat(parts: Sequence["FeatureSet"]) -> "FeatureSet":
+    def concat(parts: Sequence[FeatureSet]) -> FeatureSet:
         text = None if any(p.text is None for p in parts) else torch.cat([p.text for p in parts])
         return FeatureSet(torch.cat([p.image for p in parts]), text, torch.cat([p.labels for p in parts]))
 
@@ -128,8 +128,15 @@ def sample_shots(labels: torch.Tensor, classes: Sequence[int], shots: int, seed:
     return torch.cat(picked).sort().values
 
 
-def load_features(dataset: str, backbone: str, data_root: str | None = None, *, precision: str = "fp32",
-                  feature_cache: str | None = None, device: str = "auto") -> DatasetFeatures:  # fmt: skip
+def load_features(
+    dataset: str,
+    backbone: str,
+    data_root: str | None = None,
+    *,
+    precision: str = "fp32",
+    feature_cache: str | None = None,
+    device: str = "auto",
+) -> DatasetFeatures:
     """All train and test features of a dataset under a backbone (cached per process).
 
     A real backbone reads the dataset's items from `<data_root>/<dataset>/`, takes their features from the on-disk
@@ -148,8 +155,9 @@ def load_features(dataset: str, backbone: str, data_root: str | None = None, *, 
 
 
 @functools.lru_cache(maxsize=4)
-def _real_features(name: str, backbone: str, data_root: str, precision: str, cache_dir: str,
-                   device: str) -> DatasetFeatures:  # fmt: skip
+def _real_features(
+    name: str, backbone: str, data_root: str, precision: str, cache_dir: str, device: str
+) -> DatasetFeatures:
     from flexcoder.features import split_features
 
     spec = get_dataset(name)
@@ -158,8 +166,10 @@ def _real_features(name: str, backbone: str, data_root: str, precision: str, cac
         # The retrieval protocols split classes into halves by the registry's canonical order, so the data root
         # must hold exactly the registry's classes (their names may be spelled differently on disk).
         if len(items.classes) != spec.num_classes:
-            raise ValueError(f"dataset {name!r} under {data_root}: {len(items.classes)} classes, the registry has "
-                             f"{spec.num_classes} ({', '.join(spec.classes)})")  # fmt: skip
+            raise ValueError(
+                f"dataset {name!r} under {data_root}: {len(items.classes)} classes, the registry has "
+                f"{spec.num_classes} ({', '.join(spec.classes)})"
+            )
         spec = replace(spec, n_train=len(items.train), n_test=len(items.test))
     else:
         spec = replace(spec, classes=items.classes, n_train=len(items.train), n_test=len(items.test))
@@ -189,9 +199,9 @@ def _simulated_features(name: str) -> DatasetFeatures:
         labels = _simulated_labels(n, spec.num_classes, spec.multilabel, rng)
         has_text = "retrieval" in spec.tasks
         img, txt = world.sample_pairs(spec.classes, labels, rng, with_text=has_text)
-        parts.append(FeatureSet(
-            torch.from_numpy(img), None if txt is None else torch.from_numpy(txt), torch.from_numpy(labels)
-        ))  # fmt: skip
+        parts.append(
+            FeatureSet(torch.from_numpy(img), None if txt is None else torch.from_numpy(txt), torch.from_numpy(labels))
+        )
     return DatasetFeatures(spec, parts[0], parts[1], world.encode_text, simulated=True)
 
 
@@ -215,8 +225,9 @@ def _simulated_labels(n: int, num_classes: int, multilabel: bool, rng: np.random
     return labels
 
 
-def retrieval_task(dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None,
-                   **features: str | None) -> RetrievalTask:  # fmt: skip
+def retrieval_task(
+    dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None, **features: str | None
+) -> RetrievalTask:
     """FLEX-CLIP's protocol. Multi-label items belong to a half only when all their labels do (our choice: keeps
     target classes unseen in zero-shot training; items spanning both halves are dropped). `features`: the
     precision / feature_cache / device keywords of `load_features`."""

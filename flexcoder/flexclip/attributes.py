@@ -7,7 +7,7 @@ classes' attributes (our choice: NUS-WIDE items mix the content of 1-3 concepts,
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F

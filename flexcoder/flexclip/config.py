@@ -102,8 +102,10 @@ class GeneratorConfig:
     residual: bool = True
 
     def validate(self) -> None:
-        _positive(self, ("latent_dim", "hidden", "epochs", "batch_size", "max_steps_per_epoch", "lr", "critic_steps",
-                         "pseudo_cap"))  # fmt: skip
+        _positive(
+            self,
+            ("latent_dim", "hidden", "epochs", "batch_size", "max_steps_per_epoch", "lr", "critic_steps", "pseudo_cap"),
+        )
         _non_negative(self, ("gp_weight", "reconstruction", "kl", "gan", "cross_reconstruction", "alignment"))
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"Adam betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")

@@ -78,8 +78,7 @@ def train_cofeg(
             # Generator / VAE update.
             stats = {m: model.encoders[m](x[m], a) for m in MODALITIES}
             z = {  # reparameterisation trick
-                m: mu + (0.5 * logvar).exp() * _randn(tuple(mu.shape), gen, device)
-                for m, (mu, logvar) in stats.items()
+                m: mu + (0.5 * logvar).exp() * _randn(tuple(mu.shape), gen, device) for m, (mu, logvar) in stats.items()
             }
             loss_vae = 0.0
             for m, other in (("image", "text"), ("text", "image")):

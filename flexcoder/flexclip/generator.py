@@ -47,8 +47,9 @@ class ConditionalGenerator(nn.Module):
     def __init__(self, latent: int, cond_dim: int, hidden: int, dim: int, residual: bool = False):
         super().__init__()
         if residual and cond_dim != dim:
-            raise ValueError(f"a residual generator needs the condition's width ({cond_dim}) to equal the "
-                             f"feature width ({dim})")  # fmt: skip
+            raise ValueError(
+                f"a residual generator needs the condition's width ({cond_dim}) to equal the feature width ({dim})"
+            )
         self.residual = residual
         self.net = nn.Sequential(nn.Linear(latent + cond_dim, hidden), _leaky(), nn.Linear(hidden, dim))
 

@@ -6,7 +6,7 @@ Each function returns one scalar (batch mean). `projection_losses` returns the t
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -102,8 +102,9 @@ def projection_losses(
 ) -> dict[str, Tensor]:
     """The three stage-2 terms by name: "cls" (mean of the image and text classification losses), "mc", "con";
     `item` as in `info_nce`."""
-    cls = 0.5 * (classification_loss(logits_image, labels, multilabel)
-                 + classification_loss(logits_text, labels, multilabel))  # fmt: skip
+    cls = 0.5 * (
+        classification_loss(logits_image, labels, multilabel) + classification_loss(logits_text, labels, multilabel)
+    )
     return {"cls": cls, "mc": modal_consistency(z_image, z_text), "con": info_nce(z_image, z_text, temperature, item)}
 
 

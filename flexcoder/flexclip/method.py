@@ -40,8 +40,16 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     fc = cfg.flexclip
     gen = seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    task = retrieval_task(cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root, precision=cfg.precision,
-                          feature_cache=cfg.feature_cache, device=cfg.device)
+    task = retrieval_task(
+        cfg.dataset,
+        cfg.backbone,
+        cfg.shots,
+        cfg.seed,
+        cfg.data_root,
+        precision=cfg.precision,
+        feature_cache=cfg.feature_cache,
+        device=cfg.device,
+    )
 
     if fc.variant == "raw_clip":
         val = cross_modal_map(task.val.image, task.val.text, task.val.labels)
@@ -60,17 +68,35 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
             per_class = pseudo_count(fc.generator, task.train.labels, task.source_classes)
             return generate_pseudo_pairs(cofeg, attributes, task.target_classes, per_class, gen, device)
 
-        key = (cfg.dataset, cfg.backbone, cfg.data_root, cfg.precision, cfg.feature_cache, cfg.shots, cfg.seed,
-               str(device), fc.generator)  # fmt: skip
+        key = (
+            cfg.dataset,
+            cfg.backbone,
+            cfg.data_root,
+            cfg.precision,
+            cfg.feature_cache,
+            cfg.shots,
+            cfg.seed,
+            str(device),
+            fc.generator,
+        )
         result = stage1_pseudo_pairs(key, build, ctx.logger)
         train = FeatureSet.concat([train, result.pseudo])
         shots = torch.cat([shots, torch.zeros(len(result.pseudo), dtype=torch.bool)])
         stage1 = {"time/stage1_s": result.seconds, "stage1_memo_hit": float(result.memo_hit)}
         gen = seed_everything(cfg.seed)
     model = train_projection(
-        train, task.val, task.spec.num_classes, task.spec.multilabel, fc.projector, fc.loss, fc.gated, gen, device,
-        ctx.logger, shots,
-    )  # fmt: skip
+        train,
+        task.val,
+        task.spec.num_classes,
+        task.spec.multilabel,
+        fc.projector,
+        fc.loss,
+        fc.gated,
+        gen,
+        device,
+        ctx.logger,
+        shots,
+    )
     train_s = time.perf_counter() - start
     val = evaluate(model, task.val, device)
     test = evaluate(model, task.test, device)

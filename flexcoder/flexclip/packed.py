@@ -11,8 +11,8 @@ turns K small processes, each paying the Python, launch and data-loading overhea
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import astuple
-from typing import Sequence
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap

@@ -95,8 +95,9 @@ def train_projection(
         for idx in batches:
             idx = idx.to(device)
             z_v, z_t, logit_v, logit_t = model(image[idx], text[idx])
-            terms = losses.projection_losses(z_v, z_t, logit_v, logit_t, labels[idx], multilabel, cfg.temperature,
-                                             item=idx)  # fmt: skip
+            terms = losses.projection_losses(
+                z_v, z_t, logit_v, logit_t, labels[idx], multilabel, cfg.temperature, item=idx
+            )
             total = losses.weighted_total(terms, weight_of)
             opt.zero_grad(set_to_none=True)
             total.backward()

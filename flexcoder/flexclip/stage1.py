@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 from flexcoder.data.tasks import FeatureSet
 from flexcoder.reporting import MemoryLogger, MetricLogger
@@ -37,8 +37,9 @@ _MEMO: OrderedDict[Hashable, Stage1Result] = OrderedDict()
 _COUNTS = {"hits": 0, "misses": 0}
 
 
-def stage1_pseudo_pairs(key: Hashable, build: Callable[[MetricLogger], FeatureSet],
-                        logger: MetricLogger | None = None) -> Stage1Result:  # fmt: skip
+def stage1_pseudo_pairs(
+    key: Hashable, build: Callable[[MetricLogger], FeatureSet], logger: MetricLogger | None = None
+) -> Stage1Result:
     """`build(logger)` (train CoFeG, generate) once per `key` in this process; later calls replay its history to
     `logger` and return the same pairs. `key` must name every input of `build`."""
     if key in _MEMO:

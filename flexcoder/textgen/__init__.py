@@ -7,7 +7,7 @@ disk cache when `cfg.cache_dir` is set. Every generator implements `TextGenerato
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flexcoder.textgen.base import KINDS, TextGenerator, TextRequest
 from flexcoder.textgen.cache import CachedGenerator, cache_key
@@ -16,9 +16,20 @@ from flexcoder.textgen.parse import Parsed, parse_list, parse_ovo
 from flexcoder.textgen.prompts import build_request
 
 __all__ = [
-    "KINDS", "CachedGenerator", "Parsed", "TextGenerator", "TextRequest", "TextgenConfig", "build_request",
-    "cache_key", "create_generator", "list_backends", "parse_list", "parse_ovo", "register_backend",
-]  # fmt: skip
+    "KINDS",
+    "CachedGenerator",
+    "Parsed",
+    "TextGenerator",
+    "TextRequest",
+    "TextgenConfig",
+    "build_request",
+    "cache_key",
+    "create_generator",
+    "list_backends",
+    "parse_list",
+    "parse_ovo",
+    "register_backend",
+]
 
 
 def _template(cfg: TextgenConfig) -> TextGenerator:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 Kind = Literal["att", "ana", "syno", "ovo"]
 KINDS: tuple[str, ...] = ("att", "ana", "syno", "ovo")

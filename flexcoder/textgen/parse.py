@@ -23,8 +23,9 @@ _BULLET = re.compile(r"^\s*(?:[-*•·‣▪]+|_+|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)
 _INLINE_UNDERSCORE = re.compile(r"(?:^|\s)_+(?=\S)")
 _QA = re.compile(r"^\s*(?:Q|Question)\s*:", re.IGNORECASE)
 _A_PREFIX = re.compile(r"^\s*(?:A|Answer)\s*:\s*", re.IGNORECASE)
-_HEADER = re.compile(r"^\s*(?:[-*#]+\s*)?(?:\*\*)?\s*For\s+(?:the\s+|a\s+|an\s+)?(.+?)\s*(?:\*\*)?\s*:\s*(.*)$",
-                     re.IGNORECASE)
+_HEADER = re.compile(
+    r"^\s*(?:[-*#]+\s*)?(?:\*\*)?\s*For\s+(?:the\s+|a\s+|an\s+)?(.+?)\s*(?:\*\*)?\s*:\s*(.*)$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

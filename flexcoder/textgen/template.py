@@ -9,7 +9,7 @@ words). A class absent from the knowledge gets an empty answer (the caller count
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from flexcoder.textgen.base import TextRequest
 
@@ -54,8 +54,10 @@ class TemplateGenerator:
             return ""
         if request.kind == "ovo":
             c1, c2 = request.classes
-            return (f"For {c1}:\n{self._bullets(self._differences(c1, c2))}\n"
-                    f"For {c2}:\n{self._bullets(self._differences(c2, c1))}")
+            return (
+                f"For {c1}:\n{self._bullets(self._differences(c1, c2))}\n"
+                f"For {c2}:\n{self._bullets(self._differences(c2, c1))}"
+            )
         field = {"att": "attributes", "ana": "related", "syno": "synonyms"}[request.kind]
         return self._bullets(self.knowledge[request.classes[0]].get(field, ()))
 

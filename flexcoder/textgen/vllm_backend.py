@@ -7,7 +7,7 @@ Generation stops at the next "\\nQ:" (our choice: stops a base model from invent
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from flexcoder.textgen.base import TextRequest
 from flexcoder.textgen.config import TextgenConfig

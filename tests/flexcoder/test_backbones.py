@@ -11,10 +11,21 @@ import pytest
 import torch
 from PIL import Image
 
-from flexcoder.backbones import (BackboneError, BackboneSpec, backbone_identity, check_backbone_available,
-                                 load_backbone, parse_backbone)  # fmt: skip
-from flexcoder_testing.tiny_clip import (TINY_CLIP_EMBED_DIM, build_tiny_clip, register_tiny_clip,
-                                         save_tiny_checkpoint, save_tiny_local_dir)  # fmt: skip
+from flexcoder.backbones import (
+    BackboneError,
+    BackboneSpec,
+    backbone_identity,
+    check_backbone_available,
+    load_backbone,
+    parse_backbone,
+)
+from flexcoder_testing.tiny_clip import (
+    TINY_CLIP_EMBED_DIM,
+    build_tiny_clip,
+    register_tiny_clip,
+    save_tiny_checkpoint,
+    save_tiny_local_dir,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,8 +145,11 @@ def test_reduced_precision_on_cpu_returns_float32_features_close_to_fp32(tiny, i
 
 def test_one_decode_worker_gives_the_same_features_as_none(tiny, images):
     bb = load_backbone(tiny["pt"], "cpu")
-    assert torch.allclose(bb.encode_image_files(images, batch_size=3, num_workers=1),
-                          bb.encode_image_files(images, batch_size=5, num_workers=0), atol=1e-6)  # fmt: skip
+    assert torch.allclose(
+        bb.encode_image_files(images, batch_size=3, num_workers=1),
+        bb.encode_image_files(images, batch_size=5, num_workers=0),
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -237,12 +251,16 @@ def test_identity_follows_the_weights_content_not_the_path(tiny, tmp_path):
     ident = backbone_identity(tiny["local_dir"])
     assert ident["model"] == "local-dir:" and ident["preprocess"]["size"] == [32, 32]
     loaded = load_backbone(tiny["local_dir"], "cpu").preprocess_config
-    assert [loaded["interpolation"], list(loaded["mean"])] == [ident["preprocess"]["interpolation"],
-                                                               ident["preprocess"]["mean"]]  # fmt: skip
+    assert [loaded["interpolation"], list(loaded["mean"])] == [
+        ident["preprocess"]["interpolation"],
+        ident["preprocess"]["mean"],
+    ]
 
 
 def test_importing_backbones_and_features_does_not_import_open_clip():
-    code = ("import sys, flexcoder.backbones, flexcoder.features; "
-            "sys.exit(1 if {'open_clip', 'PIL', 'ray', 'mlflow'} & set(m.split('.')[0] for m in sys.modules) else 0)")
+    code = (
+        "import sys, flexcoder.backbones, flexcoder.features; "
+        "sys.exit(1 if {'open_clip', 'PIL', 'ray', 'mlflow'} & set(m.split('.')[0] for m in sys.modules) else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -5,8 +5,9 @@ from flexcoder.config import flatten, leaf_paths, unflatten
 
 
 def test_from_flat_builds_nested_sections_from_dotted_keys():
-    cfg = TrialConfig.from_flat({"method": "flexclip", "dataset": "wikipedia", "shots": 5,
-                                 "flexclip.variant": "no_gate"})  # fmt: skip
+    cfg = TrialConfig.from_flat(
+        {"method": "flexclip", "dataset": "wikipedia", "shots": 5, "flexclip.variant": "no_gate"}
+    )
     assert cfg.shots == 5 and cfg.flexclip.variant == "no_gate" and cfg.backbone == "simulated"
 
 

@@ -11,11 +11,19 @@ import pytest
 import torch
 
 from flexcoder.backbones import BackboneError, load_backbone
+from flexcoder.data.items import read_items
 from flexcoder.data.registry import get_dataset
 from flexcoder.data.tasks import classification_task, load_features, retrieval_task
-from flexcoder.data.items import read_items
-from flexcoder.features import (CACHE_ENV, FORMAT_VERSION, MANIFEST, FeatureCacheWarning, cache_dir_for,
-                                ensure_features, feature_key, split_features)  # fmt: skip
+from flexcoder.features import (
+    CACHE_ENV,
+    FORMAT_VERSION,
+    MANIFEST,
+    FeatureCacheWarning,
+    cache_dir_for,
+    ensure_features,
+    feature_key,
+    split_features,
+)
 from flexcoder_testing.tiny_clip import TINY_CLIP_EMBED_DIM, save_tiny_local_dir
 from flexcoder_testing.tiny_datasets import write_tiny_dataset
 
@@ -124,8 +132,11 @@ def _fewer_rows_consistent_manifest(entry):
     (entry / MANIFEST).write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize("corrupt", [_truncate, _flip_a_byte, _drop_manifest, _drop_text, _garble_manifest,
-                                     _fewer_rows_consistent_manifest], ids=lambda f: f.__name__.strip("_"))  # fmt: skip
+@pytest.mark.parametrize(
+    "corrupt",
+    [_truncate, _flip_a_byte, _drop_manifest, _drop_text, _garble_manifest, _fewer_rows_consistent_manifest],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_a_corrupt_or_partial_entry_is_reported_and_rebuilt_never_used(model, data_root, corrupt):
     ensure_features("wikipedia", model["tiny"], data_root)
     items = read_items("wikipedia", data_root)
@@ -142,8 +153,7 @@ def test_a_corrupt_or_partial_entry_is_reported_and_rebuilt_never_used(model, da
     assert len(_entries(cache)) == 2 and not [p for p in cache.iterdir() if p.name.startswith((".tmp", ".trash"))]
 
 
-def test_the_key_follows_precision_weights_and_item_files_but_not_where_the_data_root_lives(model, data_root,
-                                                                                            tmp_path):  # fmt: skip
+def test_the_key_follows_precision_weights_and_item_files_but_not_where_the_data_root_lives(model, data_root, tmp_path):
     items = read_items("wikipedia", data_root)
     key, _ = feature_key(items, "train", model["tiny"], "fp32")
     moved = tmp_path / "elsewhere"

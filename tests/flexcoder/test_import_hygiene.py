@@ -7,9 +7,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_importing_flexcoder_pulls_in_no_runner_or_heavy_optional_dependency():
-    code = ("import sys, flexcoder, flexcoder.data, flexcoder.metrics; "
-            "bad = {'ray', 'mlflow', 'optuna', 'vllm', 'open_clip', 'yaml'} & set(m.split('.')[0] for m in sys.modules);"
-            "print(sorted(bad)); sys.exit(1 if bad else 0)")  # fmt: skip
+    code = (
+        "import sys, flexcoder, flexcoder.data, flexcoder.metrics; "
+        "bad = {'ray', 'mlflow', 'optuna', 'vllm', 'open_clip', 'yaml'} & set(m.split('.')[0] for m in sys.modules);"
+        "print(sorted(bad)); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
 

@@ -22,9 +22,17 @@ def render(url: str, expect: str | None = None, screenshot: Path | None = None, 
     text = ""
     for _ in range(tries):
         with tempfile.TemporaryDirectory() as profile:
-            args = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--no-first-run", f"--user-data-dir={profile}", f"--virtual-time-budget={budget}",
-                    "--window-size=1600,1000"]  # fmt: skip
+            args = [
+                chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                f"--virtual-time-budget={budget}",
+                "--window-size=1600,1000",
+            ]
             dom = subprocess.run([*args, "--dump-dom", url], capture_output=True, text=True, timeout=300).stdout
             text = page_text(dom)
             if screenshot is not None:

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from grid.local_cluster import free_ports
 
@@ -27,10 +27,25 @@ def mlflow_server(backend_store_uri: str, folder: Path, workers: int = 1, comman
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = open(folder / "server.log", "w")
     server = subprocess.Popen(
-        [str(BIN / "mlflow"), command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(folder / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-    )  # fmt: skip
+        [
+            str(BIN / "mlflow"),
+            command,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--backend-store-uri",
+            backend_store_uri,
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 180

@@ -12,8 +12,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from grid.local_cluster import free_ports
 
@@ -41,20 +41,70 @@ def postgres_server(database: str = "mlflow", user: str = "mlflow") -> Iterator[
     (port,) = free_ports(1)
     server = None
     try:
-        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(tmp / "data"), "-U", user, "--auth=trust",
-                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            [
+                *as_user,
+                str(bindir / "initdb"),
+                "-D",
+                str(tmp / "data"),
+                "-U",
+                user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         log = open(tmp / "server.log", "w") if not as_user else subprocess.DEVNULL
-        server = subprocess.Popen([*as_user, str(bindir / "postgres"), "-D", str(tmp / "data"), "-p", str(port),
-                                   "-k", str(tmp), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        server = subprocess.Popen(
+            [
+                *as_user,
+                str(bindir / "postgres"),
+                "-D",
+                str(tmp / "data"),
+                "-p",
+                str(port),
+                "-k",
+                str(tmp),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.time() + 60
-        while subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                             capture_output=True).returncode != 0:  # fmt: skip
+        while (
+            subprocess.run(
+                [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            ).returncode
+            != 0
+        ):
             if server.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"PostgreSQL did not start (exit {server.poll()})")
             time.sleep(0.3)
-        subprocess.run([str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "-d", "postgres",
-                        "-c", f"CREATE DATABASE {database}"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(bindir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                user,
+                "-d",
+                "postgres",
+                "-c",
+                f"CREATE DATABASE {database}",
+            ],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql://{user}@127.0.0.1:{port}/{database}"
     finally:
         if server is not None:

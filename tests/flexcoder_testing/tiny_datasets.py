@@ -21,33 +21,81 @@ from flexcoder.data.registry import get_dataset
 # tiny copy needs no more). (folder or split-file key, readable class name) in label order.
 COOP_SPLIT_CLASSES: dict[str, list[tuple[str, str]]] = {
     "eurosat": [  # CoOp's split_zhou_EuroSAT.json: folder under 2750/ and CoOp's readable name
-        ("AnnualCrop", "Annual Crop Land"), ("Forest", "Forest"),
+        ("AnnualCrop", "Annual Crop Land"),
+        ("Forest", "Forest"),
         ("HerbaceousVegetation", "Herbaceous Vegetation Land"),
-        ("Highway", "Highway or Road"), ("Industrial", "Industrial Buildings"), ("Pasture", "Pasture Land"),
-        ("PermanentCrop", "Permanent Crop Land"), ("Residential", "Residential Buildings"), ("River", "River"),
+        ("Highway", "Highway or Road"),
+        ("Industrial", "Industrial Buildings"),
+        ("Pasture", "Pasture Land"),
+        ("PermanentCrop", "Permanent Crop Land"),
+        ("Residential", "Residential Buildings"),
+        ("River", "River"),
         ("SeaLake", "Sea or Lake"),
     ],
-    "dtd": [("banded", "banded"), ("blotchy", "blotchy"), ("braided", "braided"), ("bubbly", "bubbly"),
-            ("bumpy", "bumpy")],
-    "caltech101": [("accordion", "accordion"), ("airplanes", "airplane"), ("anchor", "anchor"), ("ant", "ant"),
-                   ("Faces_easy", "face")],
-    "food101": [("apple_pie", "apple pie"), ("baby_back_ribs", "baby back ribs"), ("baklava", "baklava"),
-                ("beef_carpaccio", "beef carpaccio"), ("beef_tartare", "beef tartare")],
-    "oxford_pets": [("Abyssinian", "abyssinian"), ("american_bulldog", "american_bulldog"),
-                    ("american_pit_bull_terrier", "american_pit_bull_terrier"), ("basset_hound", "basset_hound"),
-                    ("beagle", "beagle")],
-}  # fmt: skip
-CUB_CLASSES = [("001.Black_footed_Albatross", "Black footed Albatross"), ("002.Laysan_Albatross", "Laysan Albatross"),
-               ("003.Sooty_Albatross", "Sooty Albatross"), ("004.Groove_billed_Ani", "Groove billed Ani"),
-               ("005.Crested_Auklet", "Crested Auklet")]  # fmt: skip
+    "dtd": [
+        ("banded", "banded"),
+        ("blotchy", "blotchy"),
+        ("braided", "braided"),
+        ("bubbly", "bubbly"),
+        ("bumpy", "bumpy"),
+    ],
+    "caltech101": [
+        ("accordion", "accordion"),
+        ("airplanes", "airplane"),
+        ("anchor", "anchor"),
+        ("ant", "ant"),
+        ("Faces_easy", "face"),
+    ],
+    "food101": [
+        ("apple_pie", "apple pie"),
+        ("baby_back_ribs", "baby back ribs"),
+        ("baklava", "baklava"),
+        ("beef_carpaccio", "beef carpaccio"),
+        ("beef_tartare", "beef tartare"),
+    ],
+    "oxford_pets": [
+        ("Abyssinian", "abyssinian"),
+        ("american_bulldog", "american_bulldog"),
+        ("american_pit_bull_terrier", "american_pit_bull_terrier"),
+        ("basset_hound", "basset_hound"),
+        ("beagle", "beagle"),
+    ],
+}
+CUB_CLASSES = [
+    ("001.Black_footed_Albatross", "Black footed Albatross"),
+    ("002.Laysan_Albatross", "Laysan Albatross"),
+    ("003.Sooty_Albatross", "Sooty Albatross"),
+    ("004.Groove_billed_Ani", "Groove billed Ani"),
+    ("005.Crested_Auklet", "Crested Auklet"),
+]
 FOLDER_TREE_CLASSES: dict[str, list[tuple[str, str]]] = {
-    "imagenet": [("n01440764", "tench"), ("n01443537", "goldfish"), ("n01484850", "great white shark"),
-                 ("n01491361", "tiger shark"), ("n01494475", "hammerhead shark")],
-    "places365": [("airfield", "airfield"), ("airplane_cabin", "airplane cabin"),
-                  ("airport_terminal", "airport terminal"), ("alcove", "alcove"), ("alley", "alley")],
-}  # fmt: skip
-WIKIPEDIA_FOLDERS = ("art", "biology", "geography", "history", "literature", "media", "music", "royalty", "sport",
-                     "warfare")  # fmt: skip
+    "imagenet": [
+        ("n01440764", "tench"),
+        ("n01443537", "goldfish"),
+        ("n01484850", "great white shark"),
+        ("n01491361", "tiger shark"),
+        ("n01494475", "hammerhead shark"),
+    ],
+    "places365": [
+        ("airfield", "airfield"),
+        ("airplane_cabin", "airplane cabin"),
+        ("airport_terminal", "airport terminal"),
+        ("alcove", "alcove"),
+        ("alley", "alley"),
+    ],
+}
+WIKIPEDIA_FOLDERS = (
+    "art",
+    "biology",
+    "geography",
+    "history",
+    "literature",
+    "media",
+    "music",
+    "royalty",
+    "sport",
+    "warfare",
+)
 NUSWIDE_OTHER_CONCEPTS = ("dog", "beach")  # Labels_*.txt files the adapter must ignore (the real release has 81)
 
 
@@ -70,8 +118,13 @@ def write_tiny_dataset(
     - the classification datasets hold the few classes of `COOP_SPLIT_CLASSES`, `FOLDER_TREE_CLASSES` or
       `CUB_CLASSES`.
     """
-    writers = {"wikipedia": _write_wikipedia, "pascal_sentence": _write_pascal_sentence, "nuswide": _write_nuswide,
-               "nuswide10k": _write_nuswide10k, "cub200": _write_cub}  # fmt: skip
+    writers = {
+        "wikipedia": _write_wikipedia,
+        "pascal_sentence": _write_pascal_sentence,
+        "nuswide": _write_nuswide,
+        "nuswide10k": _write_nuswide10k,
+        "cub200": _write_cub,
+    }
     folder = Path(data_root) / name
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -204,9 +257,13 @@ def _write_nuswide10k(folder: Path, counts: tuple[int, int], size: int, rng: np.
 
 
 def _write_coop_split(
-    folder: Path, classes: list[tuple[str, str]], counts: tuple[int, int], size: int, rng: np.random.Generator,
+    folder: Path,
+    classes: list[tuple[str, str]],
+    counts: tuple[int, int],
+    size: int,
+    rng: np.random.Generator,
     flat: bool,
-) -> None:  # fmt: skip
+) -> None:
     """CoOp split JSON ({train, val, test: [[image path under images/, label, class name], ...]}) as split.json,
     + images/. Oxford Pets keeps CoOp's flat image folder (images/<Breed>_<n>.jpg); the others use class folders."""
     split: dict[str, list] = {"train": [], "val": [], "test": []}
@@ -222,9 +279,13 @@ def _write_coop_split(
 
 
 def _write_folder_tree(
-    folder: Path, classes: list[tuple[str, str]], counts: tuple[int, int], size: int, rng: np.random.Generator,
+    folder: Path,
+    classes: list[tuple[str, str]],
+    counts: tuple[int, int],
+    size: int,
+    rng: np.random.Generator,
     with_classnames: bool,
-) -> None:  # fmt: skip
+) -> None:
     """train/<class>/*.jpg and val/<class>/*.jpg (ImageNet after valprep, places365_standard); ImageNet also gets
     CoOp's classnames.txt ("<wnid> <readable name>" per line)."""
     for label, (key, _) in enumerate(classes):
@@ -249,6 +310,10 @@ def _write_cub(folder: Path, counts: tuple[int, int], size: int, rng: np.random.
                 images.append(f"{image_id} {rel}\n")
                 labels.append(f"{image_id} {label}\n")
                 is_train.append(f"{image_id} {split}\n")
-    for file, lines in (("classes.txt", classes), ("images.txt", images), ("image_class_labels.txt", labels),
-                        ("train_test_split.txt", is_train)):  # fmt: skip
+    for file, lines in (
+        ("classes.txt", classes),
+        ("images.txt", images),
+        ("image_class_labels.txt", labels),
+        ("train_test_split.txt", is_train),
+    ):
         (folder / file).write_text("".join(lines))

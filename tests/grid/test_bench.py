@@ -3,15 +3,24 @@ asserted (the machine is shared); counts and agreement with the baselines are.""
 
 import math
 import random
+from types import SimpleNamespace
 
 import pytest
 
-from types import SimpleNamespace
-
 from grid.bench import (
-    SMALL_TRIAL, bench_caches, bench_coder_similarity, bench_flexclip_epoch, bench_map, bench_memory, bench_overhead,
-    bench_cell_trials, bench_packing, bench_scale, main, schedule_figures,
-)  # fmt: skip
+    SMALL_TRIAL,
+    bench_caches,
+    bench_cell_trials,
+    bench_coder_similarity,
+    bench_flexclip_epoch,
+    bench_map,
+    bench_memory,
+    bench_overhead,
+    bench_packing,
+    bench_scale,
+    main,
+    schedule_figures,
+)
 
 
 def _numeric(figures, keys):
@@ -22,8 +31,10 @@ def _numeric(figures, keys):
 
 def test_map_benchmark_agrees_with_sklearn_on_the_timed_queries():
     figures = bench_map(n=300, reference_queries=20)
-    _numeric(figures, ["map_vectorised_s", "map_sklearn_s_extrapolated", "map_speedup", "map_value",
-                       "map_abs_diff_vs_sklearn"])  # fmt: skip
+    _numeric(
+        figures,
+        ["map_vectorised_s", "map_sklearn_s_extrapolated", "map_speedup", "map_value", "map_abs_diff_vs_sklearn"],
+    )
     assert figures["map_sklearn_queries_timed"] == 20.0 and 0.0 < figures["map_value"] < 1.0
     assert figures["map_abs_diff_vs_sklearn"] < 1e-6
 
@@ -55,9 +66,21 @@ def test_unknown_benchmark_name_is_an_error(capsys):
 @pytest.mark.integration
 def test_overhead_benchmark_splits_the_grid_wall_into_pieces(ray_local, tmp_path):
     figures = bench_overhead(trials=2, workdir=tmp_path)
-    _numeric(figures, ["loop_s", "grid_s", "overhead_per_trial_s", "ratio_grid_over_loop", "mlflow_setup_s",
-                       "ray_init_s", "tuner_fit_s", "summary_s", "steady_overhead_per_trial_s",
-                       "mlflow_child_run_s"])  # fmt: skip
+    _numeric(
+        figures,
+        [
+            "loop_s",
+            "grid_s",
+            "overhead_per_trial_s",
+            "ratio_grid_over_loop",
+            "mlflow_setup_s",
+            "ray_init_s",
+            "tuner_fit_s",
+            "summary_s",
+            "steady_overhead_per_trial_s",
+            "mlflow_child_run_s",
+        ],
+    )
     assert figures["trials"] == 2.0
 
 
@@ -80,8 +103,9 @@ def test_cache_rerun_reaches_no_backend_and_extracts_nothing(ray_local, tmp_path
 
 def test_packing_reports_both_ways_of_training_k_settings():
     figures = bench_packing(k=2, epochs=1)
-    _numeric(figures, ["separate_s", "packed_s", "separate_trainings_per_s", "packed_trainings_per_s",
-                       "packed_speedup"])  # fmt: skip
+    _numeric(
+        figures, ["separate_s", "packed_s", "separate_trainings_per_s", "packed_trainings_per_s", "packed_speedup"]
+    )
     assert figures["packing_k"] == 2.0
 
 

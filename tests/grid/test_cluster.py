@@ -58,10 +58,27 @@ def test_grid_submitted_as_a_ray_job_runs_on_both_nodes_and_records_every_trial(
     job_id = f"fx2n-{secrets.token_hex(4)}"
     runtime_env = {"working_dir": str(ROOT), "excludes": EXCLUDES}
     start = time.perf_counter()
-    submit = cluster.ray("job", "submit", "--address", cluster.dashboard, "--submission-id", job_id,
-                         "--runtime-env-json", json.dumps(runtime_env), "--",
-                         "python", "grid/run.py", "--space", str(cluster.tmp / "space.yaml"), "--mlflow-uri", uri,
-                         "--storage", str(cluster.tmp / "ray_results"), timeout=420, cwd=ROOT)  # fmt: skip
+    submit = cluster.ray(
+        "job",
+        "submit",
+        "--address",
+        cluster.dashboard,
+        "--submission-id",
+        job_id,
+        "--runtime-env-json",
+        json.dumps(runtime_env),
+        "--",
+        "python",
+        "grid/run.py",
+        "--space",
+        str(cluster.tmp / "space.yaml"),
+        "--mlflow-uri",
+        uri,
+        "--storage",
+        str(cluster.tmp / "ray_results"),
+        timeout=420,
+        cwd=ROOT,
+    )
     elapsed = time.perf_counter() - start
     print(f"\ntwo-node cluster: ray job submit -> finished grid (3 cells) in {elapsed:.1f}s")
     assert submit.returncode == 0, submit.stdout[-4000:] + submit.stderr[-2000:]
@@ -84,7 +101,10 @@ def test_grid_submitted_as_a_ray_job_runs_on_both_nodes_and_records_every_trial(
     assert {c.data.tags["grid.node"] for c in children} == alive, submit.stdout[-3000:]
     assert "test/top1" in next(c for c in children if c.data.tags["method"] == "coder").data.metrics
 
-    actors = json.loads(cluster.ray("list", "actors", "--address", cluster.dashboard, "--detail", "--format",
-                                    "json", "--limit", "1000").stdout)  # fmt: skip
+    actors = json.loads(
+        cluster.ray(
+            "list", "actors", "--address", cluster.dashboard, "--detail", "--format", "json", "--limit", "1000"
+        ).stdout
+    )
     textgen = [a for a in actors if a["class_name"] == "TextgenActor"]
     assert all(a["state"] == "DEAD" for a in textgen)  # the detached actor was stopped with the grid

@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _space(cpu: float, gpu: float):
-    return parse_space({"name": "t", "studies": [{"method": "coder", "dataset": "wikipedia",
-                                                  "resources": {"cpu": cpu, "gpu": gpu}}]})  # fmt: skip
+    return parse_space(
+        {"name": "t", "studies": [{"method": "coder", "dataset": "wikipedia", "resources": {"cpu": cpu, "gpu": gpu}}]}
+    )
 
 
 def test_the_shipped_launcher_config_fits_every_full_yaml_trial_though_it_starts_without_gpu_workers():

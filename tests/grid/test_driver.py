@@ -14,9 +14,18 @@ def test_storage_uris_are_kept_and_plain_paths_made_absolute(tmp_path, monkeypat
 
 
 def test_only_cells_that_generate_texts_start_a_textgen_actor():
-    space = parse_space({"name": "t", "studies": [
-        {"method": "coder", "dataset": "wikipedia", "shots": [0, 5],
-         "params": {"coder.variant": ["clip_prompt", "tip_adapter", "coder"]}},
-    ]})  # fmt: skip
+    space = parse_space(
+        {
+            "name": "t",
+            "studies": [
+                {
+                    "method": "coder",
+                    "dataset": "wikipedia",
+                    "shots": [0, 5],
+                    "params": {"coder.variant": ["clip_prompt", "tip_adapter", "coder"]},
+                },
+            ],
+        }
+    )
     configs = _textgen_configs(space.cells())
     assert len(configs) == 2  # the coder variant at 0 and 5 shots; the CLIP baselines generate nothing

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from grid.run import main
 from grid.local_cluster import live_processes
+from grid.run import main
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +73,19 @@ class Killer(threading.Thread):
             exp = client.get_experiment_by_name(self.experiment)
             running = []
             if exp is not None:
-                running = [r for r in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
-                           if r.data.tags.get("grid.role") == "trial"]  # fmt: skip
+                running = [
+                    r
+                    for r in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
+                    if r.data.tags.get("grid.role") == "trial"
+                ]
             target = next((r for r in running if _epochs_logged(client, r.info.run_id) >= 2), None)
             trials = _descendants_named("ray::ImplicitFunc")
             if target is not None and len(trials) == 1:
-                self.killed = {"run_id": target.info.run_id, "cell": target.data.tags["grid.cell"],
-                               "trial_pid": trials[0]}  # fmt: skip
+                self.killed = {
+                    "run_id": target.info.run_id,
+                    "cell": target.data.tags["grid.cell"],
+                    "trial_pid": trials[0],
+                }
                 if self.textgen:
                     (self.killed["textgen_pid"],) = _descendants_named("ray::TextgenActor")
                     os.kill(self.killed["textgen_pid"], signal.SIGKILL)
@@ -101,8 +107,9 @@ def _run_while_killing(tmp: Path, space: str, experiment: str, textgen: bool) ->
     uri = f"sqlite:///{tmp}/mlflow.db"
     killer = Killer(uri, experiment, textgen=textgen)
     killer.start()
-    code = main(["--space", str(tmp / "space.yaml"), "--mlflow-uri", uri, "--storage", str(tmp / "rr"),
-                 "--max-concurrent", "1"])  # fmt: skip
+    code = main(
+        ["--space", str(tmp / "space.yaml"), "--mlflow-uri", uri, "--storage", str(tmp / "rr"), "--max-concurrent", "1"]
+    )
     killer.join(timeout=10)
     assert killer.error is None and killer.killed, killer.error
     client = MlflowClient(uri)
@@ -117,8 +124,10 @@ def test_a_killed_trial_worker_is_retried_and_the_grid_finishes(killed_grid):
     children = [r for r in runs if r.data.tags.get("grid.role") == "trial"]
     lost = 3 - sum(r.info.status == "FINISHED" for r in children)
     duplicated = len(children) - len({r.data.tags["grid.cell"] for r in children})
-    print(f"\nSIGKILLed trial worker {killed['trial_pid']} ({killed['cell']}) and text-generation actor "
-          f"{killed['textgen_pid']}: {lost} trials lost, {duplicated} runs duplicated")  # fmt: skip
+    print(
+        f"\nSIGKILLed trial worker {killed['trial_pid']} ({killed['cell']}) and text-generation actor "
+        f"{killed['textgen_pid']}: {lost} trials lost, {duplicated} runs duplicated"
+    )
     assert len(parents) == 3 and len(children) == 3 and lost == 0 and duplicated == 0
     assert all(r.info.status == "FINISHED" for r in parents)
 

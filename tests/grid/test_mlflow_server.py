@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flexcoder_testing.mlflow_server import BIN, mlflow_server as served
+from flexcoder_testing.mlflow_server import BIN
+from flexcoder_testing.mlflow_server import mlflow_server as served
 from grid.local_cluster import free_ports
 from grid.run import main
 

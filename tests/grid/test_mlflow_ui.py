@@ -46,8 +46,9 @@ def test_the_printed_link_opens_the_runs_table_with_every_cell_by_name(ui, tmp_p
 
 
 def test_a_trial_run_page_shows_its_metrics(ui):
-    client, trial, page = _run_page(ui, "tags.`grid.role` = 'trial' and tags.method = 'flexclip' and "
-                                        "attributes.status = 'FINISHED'")  # fmt: skip
+    client, trial, page = _run_page(
+        ui, "tags.`grid.role` = 'trial' and tags.method = 'flexclip' and attributes.status = 'FINISHED'"
+    )
     text = render(page, expect="test/map_avg")
     assert trial.info.run_name in text
     for name in ("test/map_avg", "test/map_i2t", "val/map_avg"):
@@ -56,8 +57,9 @@ def test_a_trial_run_page_shows_its_metrics(ui):
 
 
 def test_a_searched_cell_page_names_its_best_trial_and_the_values_it_ran_with(ui):
-    client, parent, page = _run_page(ui, "tags.`grid.role` = 'cell' and "
-                                         "params.`search.flexclip.loss.contrastive` != ''")  # fmt: skip
+    client, parent, page = _run_page(
+        ui, "tags.`grid.role` = 'cell' and params.`search.flexclip.loss.contrastive` != ''"
+    )
     best = client.get_run(parent.data.tags["best_run_id"])
     text = render(page, expect="Best trial")
     assert f"Best trial: {best.info.run_name}" in text

@@ -21,15 +21,30 @@ POINTS = [(m, v) for m in list_methods() for v in _variants(m)]
 
 
 def _point(method: str, variant: str, **extra) -> dict:
-    return {"method": method, "dataset": "wikipedia", "backbone": "simulated", "shots": 5, "seed": 1,
-            f"{method}.variant": variant, **extra}  # fmt: skip
+    return {
+        "method": method,
+        "dataset": "wikipedia",
+        "backbone": "simulated",
+        "shots": 5,
+        "seed": 1,
+        f"{method}.variant": variant,
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("method,variant", POINTS)
 def test_identity_tags_name_the_method_variant_and_grid_point(method, variant):
     tags = identity_tags(_point(method, variant))
-    assert tags == {**tags, "method": method, "variant": variant, "dataset": "wikipedia", "backbone": "simulated",
-                    "shots": "5", "seed": "1", "data": "simulated"}  # fmt: skip
+    assert tags == {
+        **tags,
+        "method": method,
+        "variant": variant,
+        "dataset": "wikipedia",
+        "backbone": "simulated",
+        "shots": "5",
+        "seed": "1",
+        "data": "simulated",
+    }
     resolved = TrialConfig.from_flat(_point(method, variant)).own_flat()  # what a trial tags itself from
     assert identity_tags(resolved) == tags
 
@@ -66,13 +81,24 @@ def test_a_searched_trial_leads_with_its_index_and_values_and_a_grid_trial_adds_
 
 
 def test_cells_of_two_studies_that_would_share_a_label_are_told_apart_by_study():
-    space = parse_space({"name": "x", "studies": [
-        {"method": "flexclip", "dataset": "wikipedia", "params": {"flexclip.projector.epochs": 2}},
-        {"method": "flexclip", "dataset": "wikipedia", "params": {"flexclip.projector.epochs": 3}},
-        {"method": "flexclip", "dataset": "wikipedia", "params": {"flexclip.loss.contrastive": {"uniform": [0, 1]}},
-         "search": {"trials": 2}},
-    ]})  # fmt: skip
+    space = parse_space(
+        {
+            "name": "x",
+            "studies": [
+                {"method": "flexclip", "dataset": "wikipedia", "params": {"flexclip.projector.epochs": 2}},
+                {"method": "flexclip", "dataset": "wikipedia", "params": {"flexclip.projector.epochs": 3}},
+                {
+                    "method": "flexclip",
+                    "dataset": "wikipedia",
+                    "params": {"flexclip.loss.contrastive": {"uniform": [0, 1]}},
+                    "search": {"trials": 2},
+                },
+            ],
+        }
+    )
     labels = [c.label for c in space.cells()]
-    assert labels == ["study0 · flexclip full · wikipedia · 0 shots · seed 0",
-                      "study1 · flexclip full · wikipedia · 0 shots · seed 0",
-                      "flexclip full (searched) · wikipedia · 0 shots · seed 0"]  # fmt: skip
+    assert labels == [
+        "study0 · flexclip full · wikipedia · 0 shots · seed 0",
+        "study1 · flexclip full · wikipedia · 0 shots · seed 0",
+        "flexclip full (searched) · wikipedia · 0 shots · seed 0",
+    ]

@@ -8,23 +8,37 @@ import matplotlib.image
 import pytest
 from mlflow.tracking import MlflowClient
 
+from grid.naming import identity_tags
 from grid.report import SIMULATED_HEADER, build_report, coder_table, flexclip_tables, load_results, main
 from grid.space import parse_space
-from grid.naming import identity_tags
 from grid.tracking import GridTracking, TrialRun
 
 SPACE = {
     "name": "report-test",
     "studies": [
-        {"method": "flexclip", "dataset": ["wikipedia", "pascal_sentence"], "shots": [0, 5], "seed": [0, 1],
-         "params": {"flexclip.variant": ["raw_clip", "full"]}},
-        {"method": "flexclip", "dataset": "wikipedia", "shots": 5,
-         "params": {"flexclip.loss.contrastive": {"loguniform": [0.1, 10.0]}}, "search": {"trials": 3}},
-        {"method": "coder", "dataset": "wikipedia", "seed": [0, 1],
-         "params": {"coder.text_set": ["name", "name+att"], "coder.max_texts_per_type": [1, 0]}},
+        {
+            "method": "flexclip",
+            "dataset": ["wikipedia", "pascal_sentence"],
+            "shots": [0, 5],
+            "seed": [0, 1],
+            "params": {"flexclip.variant": ["raw_clip", "full"]},
+        },
+        {
+            "method": "flexclip",
+            "dataset": "wikipedia",
+            "shots": 5,
+            "params": {"flexclip.loss.contrastive": {"loguniform": [0.1, 10.0]}},
+            "search": {"trials": 3},
+        },
+        {
+            "method": "coder",
+            "dataset": "wikipedia",
+            "seed": [0, 1],
+            "params": {"coder.text_set": ["name", "name+att"], "coder.max_texts_per_type": [1, 0]},
+        },
         {"method": "coder", "dataset": "wikipedia", "seed": [0, 1], "params": {"coder.variant": "clip_prompt"}},
     ],
-}  # fmt: skip
+}
 CONTRASTIVE = (0.2, 1.0, 5.0)  # the searched cell's three trials
 
 
@@ -58,8 +72,9 @@ def write_store(uri: str):
             metrics = make(cell)
             if weight is not None:
                 metrics = {k: v + 0.01 * i for k, v in metrics.items()}
-            run = TrialRun(tracking.spec, parent, f"t{i}", f"trial_{i}", flat,
-                           {**identity_tags(flat), "grid.cell": cell.id})  # fmt: skip
+            run = TrialRun(
+                tracking.spec, parent, f"t{i}", f"trial_{i}", flat, {**identity_tags(flat), "grid.cell": cell.id}
+            )
             run.log_metrics(metrics, step=0)
             run.finish()
             trials.append((metrics, run.run_id))
@@ -99,10 +114,20 @@ def test_flexclip_tables_have_one_table_per_setting_and_mean_std_over_seeds(stor
         "FLEX-CLIP, variant=full, loss.contrastive=searched: test mAP@all",
     }
     full = tables["FLEX-CLIP, variant=full, loss.contrastive=1.0: test mAP@all"]
-    assert full.columns == ["dataset", "shots", "image→text mAP", "text→image mAP", "average mAP",
-                            "paper (i2t / t2i / avg)"]  # fmt: skip
-    assert [r[:2] for r in full.rows] == [["pascal_sentence", "0"], ["pascal_sentence", "5"], ["wikipedia", "0"],
-                                          ["wikipedia", "5"]]  # fmt: skip
+    assert full.columns == [
+        "dataset",
+        "shots",
+        "image→text mAP",
+        "text→image mAP",
+        "average mAP",
+        "paper (i2t / t2i / avg)",
+    ]
+    assert [r[:2] for r in full.rows] == [
+        ["pascal_sentence", "0"],
+        ["pascal_sentence", "5"],
+        ["wikipedia", "0"],
+        ["wikipedia", "5"],
+    ]
     # wikipedia 5-shot full, seeds 0 and 1: i2t = 0.40 + 0.05 + 0.10 + 0.02 * seed
     i2t = [0.40 + 0.05 + 0.10 + 0.02 * s for s in (0, 1)]
     row = _row(full, "wikipedia", "5")
@@ -117,8 +142,15 @@ def test_flexclip_tables_have_one_table_per_setting_and_mean_std_over_seeds(stor
 def test_coder_table_rows_are_dataset_variant_text_set_rerank_with_accuracy_in_percent(store):
     uri, _ = store
     table = coder_table(load_results(MlflowClient(uri), "report-test").cells)
-    assert table.columns == ["dataset", "variant", "text set", "rerank", "max_texts_per_type", "0-shot top-1 %",
-                             "paper"]  # fmt: skip
+    assert table.columns == [
+        "dataset",
+        "variant",
+        "text set",
+        "rerank",
+        "max_texts_per_type",
+        "0-shot top-1 %",
+        "paper",
+    ]
     assert len(table.rows) == 5  # clip_prompt + 2 text sets x 2 caps
     clip = _row(table, "wikipedia", "clip_prompt")
     assert clip[2:5] == ["—", "—", "—"] and clip[5] == _fmt([0.60, 0.63], 100.0, 2)
@@ -133,9 +165,13 @@ def test_report_files_label_simulated_data_and_hold_valid_pngs(store, tmp_path):
     assert SIMULATED_HEADER in md and SIMULATED_HEADER in page
     assert "87.50 ± 2.12 (n=2)" in md and "87.50 ± 2.12 (n=2)" in page
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert pngs == ["coder_vs_texts_per_class.png", "coder_wikipedia_vs_shots.png",
-                    "flexclip_pascal_sentence_vs_shots.png", "flexclip_wikipedia_vs_shots.png",
-                    "search_sensitivity.png"]  # fmt: skip
+    assert pngs == [
+        "coder_vs_texts_per_class.png",
+        "coder_wikipedia_vs_shots.png",
+        "flexclip_pascal_sentence_vs_shots.png",
+        "flexclip_wikipedia_vs_shots.png",
+        "search_sensitivity.png",
+    ]
     for name in pngs:
         image = matplotlib.image.imread(out / name)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
@@ -156,11 +192,16 @@ def test_plots_are_logged_on_the_parents_they_show_and_a_rerun_does_not_duplicat
         return sorted(a.path for a in client.list_artifacts(by_cell[cell_id], "report"))
 
     assert logged("flexclip/pascal_sentence/simulated/shots=0/seed=1/flexclip.variant=raw_clip") == [
-        "report/flexclip_pascal_sentence_vs_shots.png"]  # fmt: skip
+        "report/flexclip_pascal_sentence_vs_shots.png"
+    ]
     assert logged("flexclip/wikipedia/simulated/shots=5/seed=0") == [
-        "report/flexclip_wikipedia_vs_shots.png", "report/search_sensitivity.png"]  # fmt: skip
+        "report/flexclip_wikipedia_vs_shots.png",
+        "report/search_sensitivity.png",
+    ]
     assert logged("coder/wikipedia/simulated/shots=0/seed=0/coder.max_texts_per_type=1/coder.text_set=name") == [
-        "report/coder_vs_texts_per_class.png", "report/coder_wikipedia_vs_shots.png"]  # fmt: skip
+        "report/coder_vs_texts_per_class.png",
+        "report/coder_wikipedia_vs_shots.png",
+    ]
     first = {c: logged(c) for c in by_cell}
     md = (tmp / "rep" / "report.md").read_bytes()
     assert main(["--experiment", "report-test", "--mlflow-uri", uri, "--out", str(tmp / "rep")]) == 0
@@ -172,8 +213,11 @@ def test_search_plot_counts_every_trial_and_marks_stopped_ones(store):
     uri, _ = store
     results = load_results(MlflowClient(uri), "report-test")
     assert sorted(t.values["flexclip.loss.contrastive"] for t in results.trials) == list(CONTRASTIVE)
-    assert [t.stopped_early for t in sorted(results.trials, key=lambda t: t.values["flexclip.loss.contrastive"])] \
-        == [True, False, False]
+    assert [t.stopped_early for t in sorted(results.trials, key=lambda t: t.values["flexclip.loss.contrastive"])] == [
+        True,
+        False,
+        False,
+    ]
 
 
 def test_unknown_experiment_is_an_error_naming_it(tmp_path, capsys):
@@ -214,8 +258,13 @@ def test_report_of_a_real_grid_run_matches_its_parent_runs(ray_local, tmp_path, 
     parents = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("grid.role") == "cell"]
     assert len(parents) == 7
     for shots in ("0", "1"):
-        values = [p.data.metrics["test/map_avg"] for p in parents if p.data.tags["method"] == "flexclip"
-                  and p.data.params.get("flexclip.variant") == "raw_clip" and p.data.tags["shots"] == shots]
+        values = [
+            p.data.metrics["test/map_avg"]
+            for p in parents
+            if p.data.tags["method"] == "flexclip"
+            and p.data.params.get("flexclip.variant") == "raw_clip"
+            and p.data.tags["shots"] == shots
+        ]
         assert len(values) == 2
         assert _fmt(values) in md
     clip = [p.data.metrics["test/top1"] for p in parents if p.data.tags["method"] == "coder"]

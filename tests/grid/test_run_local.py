@@ -68,16 +68,27 @@ def test_children_nest_under_their_parent_with_params_tags_metrics_and_config(sm
 def test_optuna_cell_searched_distinct_loss_weights(smoke_run):
     _, uri, _ = smoke_run
     _, _, runs = _runs(uri)
-    searched = [r for r in runs if r.data.tags.get("grid.role") == "trial" and "search" not in r.data.tags
-                and r.data.params.get("flexclip.loss.contrastive") not in (None, "1.0")]  # fmt: skip
+    searched = [
+        r
+        for r in runs
+        if r.data.tags.get("grid.role") == "trial"
+        and "search" not in r.data.tags
+        and r.data.params.get("flexclip.loss.contrastive") not in (None, "1.0")
+    ]
     assert len({r.data.params["flexclip.loss.contrastive"] for r in searched}) == 3
 
 
 def test_per_epoch_metrics_are_logged_for_trained_trials(smoke_run):
     _, uri, _ = smoke_run
     client, _, runs = _runs(uri)
-    full = [r for r in runs if r.data.tags.get("grid.role") == "trial" and r.data.tags["method"] == "flexclip"
-            and r.data.params["flexclip.variant"] == "full" and not r.data.tags.get("grid.stopped_by")]
+    full = [
+        r
+        for r in runs
+        if r.data.tags.get("grid.role") == "trial"
+        and r.data.tags["method"] == "flexclip"
+        and r.data.params["flexclip.variant"] == "full"
+        and not r.data.tags.get("grid.stopped_by")
+    ]
     assert full
     history = client.get_metric_history(full[0].info.run_id, "val/map_avg")
     assert len(history) >= 2 and len({h.step for h in history}) >= 2
@@ -86,7 +97,7 @@ def test_per_epoch_metrics_are_logged_for_trained_trials(smoke_run):
 def test_resume_of_a_finished_grid_runs_nothing_and_adds_no_runs(smoke_run, capsys):
     code, uri, tmp = smoke_run
     before = len(_runs(uri)[2])
-    assert main(["--space", str(SMOKE), "--mlflow-uri", uri, "--storage", str(tmp / "ray_results"), "--resume"]) == 0  # fmt: skip
+    assert main(["--space", str(SMOKE), "--mlflow-uri", uri, "--storage", str(tmp / "ray_results"), "--resume"]) == 0
     assert len(_runs(uri)[2]) == before
     assert "already finished" in capsys.readouterr().out
 
@@ -99,8 +110,10 @@ def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray
     from grid.textgen_actor import actor_name
 
     space = tmp_path / "s.yaml"
-    space.write_text("name: shared\nstudies:\n  - {method: coder, dataset: [wikipedia, pascal_sentence], "
-                     "params: {coder.text_set: name+att}}\n")  # fmt: skip
+    space.write_text(
+        "name: shared\nstudies:\n  - {method: coder, dataset: [wikipedia, pascal_sentence], "
+        "params: {coder.text_set: name+att}}\n"
+    )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp_path / "rr")]) == 0
     client = MlflowClient(uri)
@@ -143,12 +156,24 @@ def test_driver_killed_mid_grid_resumes_without_rerunning_or_duplicating(tmp_pat
     import time
 
     space = tmp_path / "k.yaml"
-    space.write_text("name: killme\nstudies:\n  - method: flexclip\n    dataset: pascal_sentence\n    shots: [0, 1, 3]\n"
-                     "    params: {flexclip.generator.epochs: 2, flexclip.projector.epochs: 4}\n")  # fmt: skip
+    space.write_text(
+        "name: killme\nstudies:\n  - method: flexclip\n    dataset: pascal_sentence\n    shots: [0, 1, 3]\n"
+        "    params: {flexclip.generator.epochs: 2, flexclip.projector.epochs: 4}\n"
+    )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     run_py = Path(__file__).resolve().parents[2] / "grid" / "run.py"
-    args = [sys.executable, str(run_py), "--space", str(space), "--mlflow-uri", uri, "--storage",
-            str(tmp_path / "rr"), "--max-concurrent", "1"]  # fmt: skip
+    args = [
+        sys.executable,
+        str(run_py),
+        "--space",
+        str(space),
+        "--mlflow-uri",
+        uri,
+        "--storage",
+        str(tmp_path / "rr"),
+        "--max-concurrent",
+        "1",
+    ]
     log = open(tmp_path / "first.txt", "w")
     first = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     deadline = time.time() + 240
@@ -183,10 +208,14 @@ def test_every_run_says_what_it_is_in_its_name_and_tags(smoke_run):
     parents = {r.data.tags["grid.cell"]: r for r in runs if r.data.tags["grid.role"] == "cell"}
     names = {cell: run.info.run_name for cell, run in parents.items()}
     assert len(set(names.values())) == len(names)
-    assert names["flexclip/pascal_sentence/simulated/shots=1/seed=0/flexclip.variant=raw_clip"] == \
-        "flexclip raw_clip · pascal_sentence · 1 shot · seed 0"  # fmt: skip
-    assert names["coder/pascal_sentence/simulated/shots=0/seed=0/coder.variant=clip_prompt"] == \
-        "coder clip_prompt · pascal_sentence · 0 shots · seed 0"  # fmt: skip
+    assert (
+        names["flexclip/pascal_sentence/simulated/shots=1/seed=0/flexclip.variant=raw_clip"]
+        == "flexclip raw_clip · pascal_sentence · 1 shot · seed 0"
+    )
+    assert (
+        names["coder/pascal_sentence/simulated/shots=0/seed=0/coder.variant=clip_prompt"]
+        == "coder clip_prompt · pascal_sentence · 0 shots · seed 0"
+    )
     searched = parents["flexclip/pascal_sentence/simulated/shots=1/seed=0"]
     assert searched.info.run_name == "flexclip full (searched) · pascal_sentence · 1 shot · seed 0"
     assert searched.data.tags["variant"] == "full"

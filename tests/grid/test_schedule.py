@@ -75,9 +75,25 @@ def test_cells_of_every_study_run_at_once_on_a_multi_cpu_cluster(tmp_path):
     try:
         (tmp_path / "mixed.yaml").write_text(MIXED)
         uri = f"sqlite:///{tmp_path}/mlflow.db"
-        done = subprocess.run([sys.executable, str(RUN_PY), "--space", str(tmp_path / "mixed.yaml"), "--address",
-                               cluster.address, "--mlflow-uri", uri, "--storage", str(tmp_path / "rr")],
-                              env=cluster.env, capture_output=True, text=True, timeout=600, cwd=tmp_path)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(RUN_PY),
+                "--space",
+                str(tmp_path / "mixed.yaml"),
+                "--address",
+                cluster.address,
+                "--mlflow-uri",
+                uri,
+                "--storage",
+                str(tmp_path / "rr"),
+            ],
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
     finally:
         left = cluster.stop()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -100,8 +116,16 @@ def test_cells_of_every_study_run_at_once_on_a_multi_cpu_cluster(tmp_path):
 def test_a_search_cut_off_by_a_killed_driver_resumes_from_its_own_history(tmp_path):
     (tmp_path / "s.yaml").write_text(SEARCH)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    args = [sys.executable, str(RUN_PY), "--space", str(tmp_path / "s.yaml"), "--mlflow-uri", uri, "--storage",
-            str(tmp_path / "rr")]  # fmt: skip
+    args = [
+        sys.executable,
+        str(RUN_PY),
+        "--space",
+        str(tmp_path / "s.yaml"),
+        "--mlflow-uri",
+        uri,
+        "--storage",
+        str(tmp_path / "rr"),
+    ]
     log = tmp_path / "first.txt"
     first = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=tmp_path)
     deadline = time.time() + 300
@@ -131,7 +155,8 @@ def test_a_search_cut_off_by_a_killed_driver_resumes_from_its_own_history(tmp_pa
     for row, run in zip(history, first_attempt):  # the resumed study starts with the first attempt's trials
         assert row["state"] == "COMPLETE"
         assert row["params"]["flexclip.loss.contrastive"] == pytest.approx(
-            float(run.data.params["flexclip.loss.contrastive"]))
+            float(run.data.params["flexclip.loss.contrastive"])
+        )
         assert row["value"] == pytest.approx(run.data.metrics["val/map_avg"])
     assert re.search(r"searchkill: 1 cells, 0 already finished", second.stdout)
     best = max(trials.values(), key=lambda r: r.data.metrics["val/map_avg"])

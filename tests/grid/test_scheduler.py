@@ -6,19 +6,28 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from grid.scheduler import PerCellScheduler
 from grid.space import parse_space
 
-SPACE = {"name": "t", "studies": [
-    {"method": "flexclip", "dataset": ["wikipedia", "pascal_sentence"], "shots": 1,
-     "params": {"flexclip.loss.contrastive": {"loguniform": [0.1, 10.0]}},
-     "search": {"trials": 4}, "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
-     "max_failures": 3},
-    {"method": "coder", "dataset": "wikipedia", "max_failures": 0},
-]}  # fmt: skip
+SPACE = {
+    "name": "t",
+    "studies": [
+        {
+            "method": "flexclip",
+            "dataset": ["wikipedia", "pascal_sentence"],
+            "shots": 1,
+            "params": {"flexclip.loss.contrastive": {"loguniform": [0.1, 10.0]}},
+            "search": {"trials": 4},
+            "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2},
+            "max_failures": 3,
+        },
+        {"method": "coder", "dataset": "wikipedia", "max_failures": 0},
+    ],
+}
 
 
 def _trial(cell, index: int) -> Trial:
     config = {"grid.cell": cell.id, "grid.study": cell.study_index, "grid.metric": cell.metric}
-    return Trial("grid_trial", config=config, trial_id=f"{cell.study_index}_{cell.constants['dataset']}_{index}",
-                 stub=True)  # fmt: skip
+    return Trial(
+        "grid_trial", config=config, trial_id=f"{cell.study_index}_{cell.constants['dataset']}_{index}", stub=True
+    )
 
 
 def _result(metric: str, value: float, iteration: int) -> dict:

@@ -13,9 +13,13 @@ from grid.search import CellSearcher, schedule_order
 from grid.space import parse_space
 from grid.tracking import GridTracking, TrialRun
 
-SEARCHED = {"method": "flexclip", "dataset": ["wikipedia", "pascal_sentence"], "shots": 1,
-            "params": {"flexclip.loss.contrastive": {"loguniform": [0.1, 10.0]}},
-            "search": {"trials": 3, "max_concurrent": 2, "seed": 0}}  # fmt: skip
+SEARCHED = {
+    "method": "flexclip",
+    "dataset": ["wikipedia", "pascal_sentence"],
+    "shots": 1,
+    "params": {"flexclip.loss.contrastive": {"loguniform": [0.1, 10.0]}},
+    "search": {"trials": 3, "max_concurrent": 2, "seed": 0},
+}
 GRID = {"method": "coder", "dataset": ["wikipedia", "pascal_sentence"], "shots": 1}
 
 
@@ -38,8 +42,15 @@ def _suggest_all(searcher: CellSearcher, prefix: str) -> dict:
 def _finish(searcher, tracking, trial_id, config, value, end=True):
     """What a trial does: its child run under the cell's parent, metrics, FINISHED; then Tune tells the searcher."""
     own = {k: v for k, v in config.items() if not k.startswith("grid.")}
-    run = TrialRun(tracking.spec, config["grid.parent_run_id"], trial_id, trial_id, own,
-                   {"grid.cell": config["grid.cell"]}, config.get("grid.rerun_of"))  # fmt: skip
+    run = TrialRun(
+        tracking.spec,
+        config["grid.parent_run_id"],
+        trial_id,
+        trial_id,
+        own,
+        {"grid.cell": config["grid.cell"]},
+        config.get("grid.rerun_of"),
+    )
     if not end:
         return run.run_id  # cut off: the run stays RUNNING
     metrics = {config["grid.metric"]: value, "test/map_avg": value / 2}
@@ -59,14 +70,26 @@ def _history(tracking, run_id):
 
 
 def test_cells_start_seed_by_seed_then_shot_by_shot_in_the_order_listed():
-    space = parse_space({"name": "t", "studies": [
-        {"method": "flexclip", "dataset": ["wikipedia", "nuswide"], "shots": [5, 0], "seed": [1, 0]},
-        {"method": "coder", "dataset": "wikipedia", "shots": [0, 5], "seed": [0, 1]},
-    ]})  # fmt: skip
-    order = [(c.constants["seed"], c.constants["shots"], c.method, c.constants["dataset"])
-             for c in schedule_order(space.cells())]  # fmt: skip
-    assert order[:5] == [(1, 5, "flexclip", "wikipedia"), (1, 5, "flexclip", "nuswide"), (1, 5, "coder", "wikipedia"),
-                         (1, 0, "flexclip", "wikipedia"), (1, 0, "flexclip", "nuswide")]  # fmt: skip
+    space = parse_space(
+        {
+            "name": "t",
+            "studies": [
+                {"method": "flexclip", "dataset": ["wikipedia", "nuswide"], "shots": [5, 0], "seed": [1, 0]},
+                {"method": "coder", "dataset": "wikipedia", "shots": [0, 5], "seed": [0, 1]},
+            ],
+        }
+    )
+    order = [
+        (c.constants["seed"], c.constants["shots"], c.method, c.constants["dataset"])
+        for c in schedule_order(space.cells())
+    ]
+    assert order[:5] == [
+        (1, 5, "flexclip", "wikipedia"),
+        (1, 5, "flexclip", "nuswide"),
+        (1, 5, "coder", "wikipedia"),
+        (1, 0, "flexclip", "wikipedia"),
+        (1, 0, "flexclip", "nuswide"),
+    ]
     assert [o[0] for o in order] == [1] * 6 + [0] * 6  # every cell of the first seed before the second
 
 
@@ -97,7 +120,7 @@ def test_each_cell_has_its_own_optuna_study_and_its_parent_holds_the_best(tmp_pa
     space, tracking = _tracking(tmp_path, [SEARCHED])
     searcher = CellSearcher(space.cells(), tracking)
     ended = {}
-    while (batch := _suggest_all(searcher, f"r{len(ended)}-")):
+    while batch := _suggest_all(searcher, f"r{len(ended)}-"):
         for t, c in batch.items():
             value = c["flexclip.loss.contrastive"] / 10  # the sampler's own value, so the best is known
             ended[t] = (c, value, _finish(searcher, tracking, t, c, value))
@@ -149,7 +172,9 @@ def test_resume_continues_a_search_from_its_finished_trials_and_reruns_the_cut_o
     assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)  # the rerun reused its run
     history = _history(tracking, c0["grid.parent_run_id"])
     assert [(h["params"]["flexclip.loss.contrastive"], h["value"]) for h in history[:2]] == [
-        (c0["flexclip.loss.contrastive"], 0.4), (c1["flexclip.loss.contrastive"], 0.6)]  # fmt: skip
+        (c0["flexclip.loss.contrastive"], 0.4),
+        (c1["flexclip.loss.contrastive"], 0.6),
+    ]
     assert len(history) == 4 and {h["state"] for h in history} == {"COMPLETE"}
 
 

@@ -8,8 +8,14 @@ def space(**study):
 
 
 def test_cells_are_the_product_of_grid_axes_and_grid_listed_params():
-    s = parse_space(space(dataset=["wikipedia", "pascal_sentence"], shots=[0, 1, 5], seed=[0, 1],
-                          params={"flexclip.variant": ["raw_clip", "full"], "flexclip.loss.contrastive": 0.5}))
+    s = parse_space(
+        space(
+            dataset=["wikipedia", "pascal_sentence"],
+            shots=[0, 1, 5],
+            seed=[0, 1],
+            params={"flexclip.variant": ["raw_clip", "full"], "flexclip.loss.contrastive": 0.5},
+        )
+    )
     cells = s.cells()
     assert len(cells) == 2 * 3 * 2 * 2 and s.num_trials() == 24
     assert len({c.id for c in cells}) == len(cells)
@@ -19,18 +25,31 @@ def test_cells_are_the_product_of_grid_axes_and_grid_listed_params():
 
 def test_cells_of_two_studies_at_the_same_grid_point_get_distinct_ids():
     fixed = {"method": "flexclip", "dataset": "wikipedia", "params": {"flexclip.variant": "raw_clip"}}
-    searched = {"method": "flexclip", "dataset": ["wikipedia", "pascal_sentence"],
-                "params": {"flexclip.loss.contrastive": {"uniform": [0, 1]}}, "search": {"trials": 2}}  # fmt: skip
+    searched = {
+        "method": "flexclip",
+        "dataset": ["wikipedia", "pascal_sentence"],
+        "params": {"flexclip.loss.contrastive": {"uniform": [0, 1]}},
+        "search": {"trials": 2},
+    }
     ids = [c.id for c in parse_space({"name": "t", "studies": [fixed, searched]}).cells()]
-    assert ids == ["study0/flexclip/wikipedia/simulated/shots=0/seed=0",
-                   "study1/flexclip/wikipedia/simulated/shots=0/seed=0",
-                   "flexclip/pascal_sentence/simulated/shots=0/seed=0"]  # only the colliding point is prefixed
+    assert ids == [
+        "study0/flexclip/wikipedia/simulated/shots=0/seed=0",
+        "study1/flexclip/wikipedia/simulated/shots=0/seed=0",
+        "flexclip/pascal_sentence/simulated/shots=0/seed=0",
+    ]  # only the colliding point is prefixed
 
 
 def test_distributions_make_an_optuna_cell_with_the_search_budget():
-    s = parse_space(space(shots=[1, 5], params={"flexclip.loss.contrastive": {"loguniform": [0.01, 10]},
-                                                "flexclip.loss.consistency": {"uniform": [0, 2]}},
-                          search={"trials": 7}))  # fmt: skip
+    s = parse_space(
+        space(
+            shots=[1, 5],
+            params={
+                "flexclip.loss.contrastive": {"loguniform": [0.01, 10]},
+                "flexclip.loss.consistency": {"uniform": [0, 2]},
+            },
+            search={"trials": 7},
+        )
+    )
     assert len(s.cells()) == 2 and s.num_trials() == 14
     study = s.studies[0]
     assert study.searched["flexclip.loss.contrastive"] == Distribution("loguniform", (0.01, 10))
@@ -38,8 +57,18 @@ def test_distributions_make_an_optuna_cell_with_the_search_budget():
 
 
 def test_multi_method_study_gives_each_method_only_its_own_params():
-    s = parse_space({"name": "t", "studies": [{"method": ["flexclip", "coder"], "dataset": "pascal_sentence",
-                     "params": {"flexclip.variant": ["raw_clip", "full"], "coder.variant": "clip_prompt"}}]})
+    s = parse_space(
+        {
+            "name": "t",
+            "studies": [
+                {
+                    "method": ["flexclip", "coder"],
+                    "dataset": "pascal_sentence",
+                    "params": {"flexclip.variant": ["raw_clip", "full"], "coder.variant": "clip_prompt"},
+                }
+            ],
+        }
+    )
     ids = sorted(c.id for c in s.cells())
     assert len(ids) == 3  # two flexclip variants, one coder cell (not duplicated per flexclip variant)
     coder = [c for c in s.cells() if c.method == "coder"][0]
@@ -71,28 +100,40 @@ def test_multi_method_study_gives_each_method_only_its_own_params():
         (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}), r"studies\[0\].search: .* required"),
         (space(search={"trials": 3}), "nothing to search"),
         (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 0}), "trials: must be"),
-        (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 2, "metric": "top1"}),
-         "search.metric: 'top1' is not reported"),
-        (space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 2, "sampler": "cma"}),
-         "search.sampler: 'cma' is not one of"),
+        (
+            space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 2, "metric": "top1"}),
+            "search.metric: 'top1' is not reported",
+        ),
+        (
+            space(params={"flexclip.loss.contrastive": {"uniform": [0, 1]}}, search={"trials": 2, "sampler": "cma"}),
+            "search.sampler: 'cma' is not one of",
+        ),
         (space(resources={"gpus": 1}), r"unknown key studies\[0\].resources.gpus"),
         (space(resources={"cpu": 0}), "cpu must be > 0"),
-        ({"name": "t", "studies": [{"method": "coder", "dataset": "wikipedia", "scheduler": {"type": "asha"}}]},
-         "asha needs per-epoch metrics"),
+        (
+            {"name": "t", "studies": [{"method": "coder", "dataset": "wikipedia", "scheduler": {"type": "asha"}}]},
+            "asha needs per-epoch metrics",
+        ),
         (space(max_failures=-1), "max_failures"),
         # A name is a path part under --storage and reports/: refused before anything is written.
         ({"name": "../../evil", "studies": [{"method": "flexclip", "dataset": "wikipedia"}]}, "not a safe name"),
         ({"name": "a/b", "studies": [{"method": "flexclip", "dataset": "wikipedia"}]}, "not a safe name"),
         ({"name": ".hidden", "studies": [{"method": "flexclip", "dataset": "wikipedia"}]}, "not a safe name"),
         # Every choice is type-checked, not only the first.
-        (space(params={"flexclip.loss.contrastive": {"choice": [1.0, "x"]}}, search={"trials": 2}),
-         r"flexclip.loss.contrastive: expected a number, got 'x'"),
-        (space(params={"flexclip.variant": {"choice": ["full", "half"]}}, search={"trials": 2}),
-         r"flexclip.variant: 'half' is not one of"),
+        (
+            space(params={"flexclip.loss.contrastive": {"choice": [1.0, "x"]}}, search={"trials": 2}),
+            r"flexclip.loss.contrastive: expected a number, got 'x'",
+        ),
+        (
+            space(params={"flexclip.variant": {"choice": ["full", "half"]}}, search={"trials": 2}),
+            r"flexclip.variant: 'half' is not one of",
+        ),
         # A dataset the embedded world does not model, named with those it has, before Ray starts.
-        ({"name": "t", "studies": [{"method": "coder", "dataset": "food101"}]},
-         r"studies\[0\].dataset: the embedded world \(backbone: simulated\) does not model 'food101'; it has "
-         "nuswide, nuswide10k, pascal_sentence, wikipedia"),
+        (
+            {"name": "t", "studies": [{"method": "coder", "dataset": "food101"}]},
+            r"studies\[0\].dataset: the embedded world \(backbone: simulated\) does not model 'food101'; it has "
+            "nuswide, nuswide10k, pascal_sentence, wikipedia",
+        ),
     ],
 )
 def test_bad_spaces_fail_with_the_key_path(raw, message):
@@ -127,6 +168,7 @@ def test_resolved_space_is_plain_data():
 
 
 def test_real_data_datasets_are_fine_with_a_real_backbone():
-    s = parse_space({"name": "t", "studies": [{"method": "coder", "dataset": "food101",
-                                               "backbone": "ViT-B-32/openai"}]})  # fmt: skip
+    s = parse_space(
+        {"name": "t", "studies": [{"method": "coder", "dataset": "food101", "backbone": "ViT-B-32/openai"}]}
+    )
     assert [c.constants["dataset"] for c in s.cells()] == ["food101"]

@@ -7,8 +7,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from grid.textgen_actor import TextgenClient, start_textgen_actor, stop_textgen_actor  # noqa: E402
 from flexcoder.textgen import TextgenConfig, build_request  # noqa: E402
+from grid.textgen_actor import TextgenClient, start_textgen_actor, stop_textgen_actor  # noqa: E402
 
 NS = "flexcoder-test-textgen"
 

@@ -44,9 +44,25 @@ def cluster16():
 
 def _grid(cluster: LocalRayCluster, uri: str, tmp: Path) -> None:
     (tmp / "load.yaml").write_text(SPACE)
-    done = subprocess.run([sys.executable, str(RUN_PY), "--space", str(tmp / "load.yaml"), "--address",
-                           cluster.address, "--mlflow-uri", uri, "--storage", str(tmp / "rr")], env=cluster.env,
-                          capture_output=True, text=True, timeout=900, cwd=tmp)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(RUN_PY),
+            "--space",
+            str(tmp / "load.yaml"),
+            "--address",
+            cluster.address,
+            "--mlflow-uri",
+            uri,
+            "--storage",
+            str(tmp / "rr"),
+        ],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "database is locked" not in done.stdout + done.stderr
 
@@ -65,8 +81,10 @@ def _check_nothing_lost(uri: str) -> dict:
             steps = {m.step for m in client.get_metric_history(run.info.run_id, metric)}
             assert steps == set(range(EPOCHS)), (metric, steps)  # every epoch's value arrived
     figures = schedule_figures(trials, slots=16)
-    print(f"\n{uri.split(':')[0]}: 16 trials, peak {figures['peak_in_flight']:.0f} in flight, "
-          f"mean {figures['mean_in_flight']:.1f}")  # fmt: skip
+    print(
+        f"\n{uri.split(':')[0]}: 16 trials, peak {figures['peak_in_flight']:.0f} in flight, "
+        f"mean {figures['mean_in_flight']:.1f}"
+    )
     assert figures["peak_in_flight"] >= 12  # they really wrote at the same time
     return figures
 

@@ -26,15 +26,51 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 # Field names (json tags) of KubeRay's ray.io/v1 types: RayJobSpec, RayClusterSpec, HeadGroupSpec, WorkerGroupSpec
 # (ray-project/kuberay ray-operator/apis/ray/v1/rayjob_types.go and raycluster_types.go).
-RAYJOB_SPEC = {"activeDeadlineSeconds", "backoffLimit", "rayClusterSpec", "submitterPodTemplate", "metadata",
-               "clusterSelector", "submitterConfig", "managedBy", "deletionPolicy", "entrypoint", "runtimeEnvYAML",
-               "jobId", "submissionMode", "entrypointResources", "entrypointNumCpus", "entrypointNumGpus",
-               "ttlSecondsAfterFinished", "shutdownAfterJobFinishes", "suspend"}  # fmt: skip
-RAYCLUSTER_SPEC = {"suspend", "managedBy", "autoscalerOptions", "headServiceAnnotations", "enableInTreeAutoscaling",
-                   "gcsFaultToleranceOptions", "headGroupSpec", "rayVersion", "workerGroupSpecs"}  # fmt: skip
+RAYJOB_SPEC = {
+    "activeDeadlineSeconds",
+    "backoffLimit",
+    "rayClusterSpec",
+    "submitterPodTemplate",
+    "metadata",
+    "clusterSelector",
+    "submitterConfig",
+    "managedBy",
+    "deletionPolicy",
+    "entrypoint",
+    "runtimeEnvYAML",
+    "jobId",
+    "submissionMode",
+    "entrypointResources",
+    "entrypointNumCpus",
+    "entrypointNumGpus",
+    "ttlSecondsAfterFinished",
+    "shutdownAfterJobFinishes",
+    "suspend",
+}
+RAYCLUSTER_SPEC = {
+    "suspend",
+    "managedBy",
+    "autoscalerOptions",
+    "headServiceAnnotations",
+    "enableInTreeAutoscaling",
+    "gcsFaultToleranceOptions",
+    "headGroupSpec",
+    "rayVersion",
+    "workerGroupSpecs",
+}
 HEAD_GROUP = {"template", "headService", "enableIngress", "rayStartParams", "serviceType"}
-WORKER_GROUP = {"suspend", "groupName", "replicas", "minReplicas", "maxReplicas", "idleTimeoutSeconds",
-                "rayStartParams", "template", "scaleStrategy", "numOfHosts"}  # fmt: skip
+WORKER_GROUP = {
+    "suspend",
+    "groupName",
+    "replicas",
+    "minReplicas",
+    "maxReplicas",
+    "idleTimeoutSeconds",
+    "rayStartParams",
+    "template",
+    "scaleStrategy",
+    "numOfHosts",
+}
 
 
 def _yaml(path: str) -> list:
@@ -88,7 +124,7 @@ def test_cluster_yaml_gpu_workers_install_the_project_with_its_llm_extra():
     (cfg,) = _yaml("ray/cluster.yaml")
     gpu = cfg["available_node_types"]["gpu_worker"]
     assert gpu["resources"]["GPU"] >= 1 and gpu["min_workers"] == 0  # the autoscaler adds GPU workers on demand
-    (remote, local), = cfg["file_mounts"].items()  # fmt: skip
+    ((remote, local),) = cfg["file_mounts"].items()
     assert (ROOT / local / "pyproject.toml").exists()
     assert f"pip install --no-cache-dir -e {remote}" in cfg["setup_commands"]
     extras = {m for c in cfg["worker_setup_commands"] for m in re.findall(rf"{re.escape(remote)}\[(\w+)\]", c)}
@@ -151,8 +187,11 @@ def test_rayjob_gpu_group_requests_gpus_and_ray_versions_agree():
     (gpu,) = [g for g in cluster["workerGroupSpecs"] if g["groupName"] == "gpu"]
     (container,) = gpu["template"]["spec"]["containers"]
     assert int(container["resources"]["limits"]["nvidia.com/gpu"]) >= 1
-    images = {c["image"] for pod in [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
-              for c in pod["template"]["spec"]["containers"]}  # fmt: skip
+    images = {
+        c["image"]
+        for pod in [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
+        for c in pod["template"]["spec"]["containers"]
+    }
     assert len(images) == 1 and images.pop().endswith(":llm")  # the image built from infra/docker, target llm
 
 
@@ -176,8 +215,11 @@ def test_rayjob_reaches_the_mlflow_service_and_its_host_check_accepts_the_name()
 
 
 def _dockerfile() -> list[str]:
-    return [ln.strip() for ln in (INFRA / "docker" / "Dockerfile").read_text().splitlines()
-            if ln.strip() and not ln.strip().startswith("#")]  # fmt: skip
+    return [
+        ln.strip()
+        for ln in (INFRA / "docker" / "Dockerfile").read_text().splitlines()
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
 
 
 def _dockerfile_workdir() -> str:
@@ -258,7 +300,9 @@ def test_compose_runs_mlflow_server_with_postgres_and_an_artifact_store_using_fl
     assert flags["--backend-store-uri"] == "postgresql://mlflow:secret@postgres:5432/mlflow"
     assert flags["--artifacts-destination"] == "/mlartifacts"
     assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert service["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"] == "${MLFLOW_ALLOWED_HOSTS:-}"  # empty: MLflow's default
+    assert (
+        service["environment"]["MLFLOW_SERVER_ALLOWED_HOSTS"] == "${MLFLOW_ALLOWED_HOSTS:-}"
+    )  # empty: MLflow's default
     (pin,) = re.findall(r'"mlflow==([\d.]+)"', (INFRA / "mlflow" / "Dockerfile").read_text())
     (wanted,) = [d for d in PYPROJECT["project"]["dependencies"] if d.startswith("mlflow")]
     assert pin in SpecifierSet(wanted[len("mlflow") :])  # the server runs a version the project supports
@@ -269,7 +313,12 @@ def test_docker_compose_config_accepts_the_compose_file(tmp_path):
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("docker compose is not installed here")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | {"MLFLOW_DB_PASSWORD": "secret"}
-    result = subprocess.run([docker, "compose", "-f", str(INFRA / "mlflow" / "docker-compose.yaml"), "config"],
-                            capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [docker, "compose", "-f", str(INFRA / "mlflow" / "docker-compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "127.0.0.1" in result.stdout

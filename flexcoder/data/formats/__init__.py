@@ -18,11 +18,13 @@ READERS: dict[str, Callable[[Path], DatasetItems]] = {
     "pascal_sentence": pascal_sentence.read,
     "nuswide": nuswide.read,
     "nuswide10k": nuswide10k.read,
-    **{name: partial(fewshot.read_coop_split, name)
-       for name in ("caltech101", "dtd", "eurosat", "food101", "oxford_pets")},
+    **{
+        name: partial(fewshot.read_coop_split, name)
+        for name in ("caltech101", "dtd", "eurosat", "food101", "oxford_pets")
+    },
     "cub200": partial(cub.read, "cub200"),
     **{name: partial(fewshot.read_folder_tree, name) for name in ("imagenet", "places365")},
-}  # fmt: skip
+}
 
 
 def read_dataset(name: str, data_root: Path) -> DatasetItems:

@@ -74,8 +74,9 @@ class DatasetFolder:
                 present = set()
             missing.extend(os.path.join(folder, f) for f in files if f not in present)
         if missing:
-            shown = ", ".join(missing[:_SHOW_MISSING]) + (f" and {len(missing) - _SHOW_MISSING} more"
-                                                           if len(missing) > _SHOW_MISSING else "")  # fmt: skip
+            shown = ", ".join(missing[:_SHOW_MISSING]) + (
+                f" and {len(missing) - _SHOW_MISSING} more" if len(missing) > _SHOW_MISSING else ""
+            )
             raise self.missing(shown, f"{len(missing)} of the {len(paths)} images listed in {listed_in}")
 
     def split(

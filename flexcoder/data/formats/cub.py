@@ -32,10 +32,13 @@ def read(name: str, data_root: Path) -> DatasetItems:
     keys = tuple(folders[i] for i in range(1, len(folders) + 1))
     default = tuple(k.partition(".")[2].replace("_", " ") if "." in k else k.replace("_", " ") for k in keys)
     classes = class_names(ds, keys, default)
-    paths, labels, is_train = (_id_table(ds, f) for f in ("images.txt", "image_class_labels.txt",
-                                                           "train_test_split.txt"))  # fmt: skip
-    for file, table, allowed in (("image_class_labels.txt", labels, {str(i) for i in folders}),
-                                 ("train_test_split.txt", is_train, {"0", "1"})):  # fmt: skip
+    paths, labels, is_train = (
+        _id_table(ds, f) for f in ("images.txt", "image_class_labels.txt", "train_test_split.txt")
+    )
+    for file, table, allowed in (
+        ("image_class_labels.txt", labels, {str(i) for i in folders}),
+        ("train_test_split.txt", is_train, {"0", "1"}),
+    ):
         if table.keys() != paths.keys():
             raise ds.malformed(ds.root / file, "its image ids differ from those of images.txt")
         bad = next((i for i, v in table.items() if v not in allowed), None)
@@ -46,8 +49,15 @@ def read(name: str, data_root: Path) -> DatasetItems:
         ids = sorted(i for i in paths if is_train[i] == flag)
         images = [str(ds.root / "images" / paths[i]) for i in ids]
         ds.check_images(images, ds.root / "images.txt")
-        splits.append(ds.split(images, None, one_hot([int(labels[i]) - 1 for i in ids], len(keys)),
-                               ds.root / "train_test_split.txt", part))  # fmt: skip
+        splits.append(
+            ds.split(
+                images,
+                None,
+                one_hot([int(labels[i]) - 1 for i in ids], len(keys)),
+                ds.root / "train_test_split.txt",
+                part,
+            )
+        )
     return DatasetItems(name, classes, splits[0], splits[1], root=str(ds.root))
 
 

@@ -50,14 +50,22 @@ def read_coop_split(name: str, data_root: Path) -> DatasetItems:
     for part in _COOP_SPLITS:
         entries[part] = []
         for k, entry in enumerate(split[part]):
-            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
-                    and isinstance(entry[1], int) and isinstance(entry[2], str) and entry[1] >= 0):  # fmt: skip
-                raise ds.malformed(split_file, f"{part}[{k}]: expected [image path, label >= 0, class name], got "
-                                               f"{entry!r}")  # fmt: skip
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 3
+                and isinstance(entry[0], str)
+                and isinstance(entry[1], int)
+                and isinstance(entry[2], str)
+                and entry[1] >= 0
+            ):
+                raise ds.malformed(
+                    split_file, f"{part}[{k}]: expected [image path, label >= 0, class name], got {entry!r}"
+                )
             path, label, classname = entry
             if names.setdefault(label, classname) != classname:
-                raise ds.malformed(split_file, f"{part}[{k}]: label {label} is {classname!r} here but "
-                                               f"{names[label]!r} elsewhere")  # fmt: skip
+                raise ds.malformed(
+                    split_file, f"{part}[{k}]: label {label} is {classname!r} here but {names[label]!r} elsewhere"
+                )
             entries[part].append((path, label))
     if sorted(names) != list(range(len(names))):
         gaps = sorted(set(range(max(names, default=-1) + 1)) - set(names))
@@ -110,8 +118,11 @@ def _find_split_file(ds: DatasetFolder) -> Path:
         return ds.root / "split.json"
     coop = sorted(ds.root.glob("split_zhou_*.json")) if ds.root.is_dir() else []
     if len(coop) > 1:
-        raise ds.malformed(ds.root, f"several CoOp split files ({', '.join(p.name for p in coop)}); keep one or "
-                                    "copy the one to use to split.json")  # fmt: skip
+        raise ds.malformed(
+            ds.root,
+            f"several CoOp split files ({', '.join(p.name for p in coop)}); keep one or "
+            "copy the one to use to split.json",
+        )
     if not coop:
         raise ds.missing(ds.root / "split.json", "the CoOp split file")
     return coop[0]
@@ -130,5 +141,8 @@ def class_names(ds: DatasetFolder, keys: tuple[str, ...], default: tuple[str, ..
         return tuple(mapping.get(k, d).strip() for k, d in zip(keys, default))
     if len(lines) == len(keys):
         return tuple(lines)
-    raise ds.malformed(path, f"expected '<class> <readable name>' lines for the classes {', '.join(keys[:5])}, ... "
-                             f"or exactly {len(keys)} names in class order; got {len(lines)} lines")  # fmt: skip
+    raise ds.malformed(
+        path,
+        f"expected '<class> <readable name>' lines for the classes {', '.join(keys[:5])}, ... "
+        f"or exactly {len(keys)} names in class order; got {len(lines)} lines",
+    )

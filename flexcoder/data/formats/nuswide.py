@@ -47,8 +47,7 @@ def read(data_root: Path) -> DatasetItems:
         rows = [index.get(_image_key(ds, list_file, number, line), -1) for number, line in ds.lines(list_file)]
         unknown = [number for number, row in enumerate(rows, start=1) if row < 0]
         if unknown:
-            raise ds.malformed(list_file, f"{len(unknown)} images are not in {image_list} (first at line "
-                                          f"{unknown[0]})")  # fmt: skip
+            raise ds.malformed(list_file, f"{len(unknown)} images are not in {image_list} (first at line {unknown[0]})")
         in_split[split] = np.zeros(len(keys), dtype=bool)
         in_split[split][rows] = True
     labels = np.stack([_read_labels(ds, concept, len(keys)) for concept in spec.classes], axis=1)  # [N, C]
@@ -60,8 +59,9 @@ def read(data_root: Path) -> DatasetItems:
         images = [os.path.join(images_dir, keys[i]) for i in rows]  # not pathlib: ~100k joins
         ds.check_images(images, image_list)
         texts = [" ".join(tags[i]) for i in rows]
-        splits.append(ds.split(images, texts, labels[rows], ds.root / f"ImageList/{split.capitalize()}Imagelist.txt",
-                               split))  # fmt: skip
+        splits.append(
+            ds.split(images, texts, labels[rows], ds.root / f"ImageList/{split.capitalize()}Imagelist.txt", split)
+        )
     return DatasetItems(spec.name, spec.classes, splits[0], splits[1], root=str(ds.root))
 
 
@@ -69,8 +69,9 @@ def _image_key(ds: DatasetFolder, list_file: Path, number: int, line: str) -> st
     """`<folder>/<file>` from a Windows or POSIX path of any depth."""
     parts = line.replace("\\", "/").rsplit("/", 2)
     if len(parts) < 2 or not parts[-1] or not parts[-2]:
-        raise ds.malformed(list_file, f"expected an image path like C:\\ImageData\\Flickr\\<folder>\\<file>.jpg, got "
-                                      f"{line!r}", number)  # fmt: skip
+        raise ds.malformed(
+            list_file, f"expected an image path like C:\\ImageData\\Flickr\\<folder>\\<file>.jpg, got {line!r}", number
+        )
     return f"{parts[-2]}/{parts[-1]}"
 
 
@@ -102,7 +103,10 @@ def _read_tags(ds: DatasetFolder, keys: list[str], candidates: np.ndarray) -> li
         fields = lines[i].split()
         photo_id = keys[i].rsplit("/", 1)[-1].rsplit(".", 1)[0].partition("_")[2]
         if not fields or (photo_id.isdigit() and fields[0] != photo_id):
-            raise ds.malformed(path, f"expected photo id {photo_id} (image {keys[i]}) at the start of the line, got "
-                                     f"{lines[i][:40]!r}", int(i) + 1)  # fmt: skip
+            raise ds.malformed(
+                path,
+                f"expected photo id {photo_id} (image {keys[i]}) at the start of the line, got {lines[i][:40]!r}",
+                int(i) + 1,
+            )
         tags[i] = fields[1:]
     return tags

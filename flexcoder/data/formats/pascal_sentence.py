@@ -86,8 +86,9 @@ def _read_folders(ds: DatasetFolder) -> list[tuple[str, str, str]]:
             if image.suffix.lower() not in (".jpg", ".jpeg"):
                 continue
             sentences = ds.root / "sentence" / category_dir.name
-            text_file = next((f for f in (sentences / f"{image.stem}.txt", sentences / f"{image.stem}txt")
-                              if f.exists()), None)  # fmt: skip
+            text_file = next(
+                (f for f in (sentences / f"{image.stem}.txt", sentences / f"{image.stem}txt") if f.exists()), None
+            )
             if text_file is None:
                 raise ds.missing(sentences / f"{image.stem}.txt", f"the sentences of {image}")
             text = " ".join(line for _, line in ds.lines(text_file))

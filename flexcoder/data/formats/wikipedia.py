@@ -33,8 +33,10 @@ def read(data_root: Path) -> DatasetItems:
     if len(folders) != spec.num_classes or any(
         squash(f) not in (squash(c), squash(c.split()[0])) for f, c in zip(folders, spec.classes)
     ):
-        raise ds.malformed(categories_file, f"expected the {spec.num_classes} categories {', '.join(spec.classes)} "
-                                            f"in this order, found {folders}")  # fmt: skip
+        raise ds.malformed(
+            categories_file,
+            f"expected the {spec.num_classes} categories {', '.join(spec.classes)} in this order, found {folders}",
+        )
     train, test = (_read_split(ds, ds.require(f"{s}set_txt_img_cat.list"), folders, s) for s in ("train", "test"))
     return DatasetItems(spec.name, spec.classes, train, test, root=str(ds.root))
 
@@ -44,8 +46,9 @@ def _read_split(ds: DatasetFolder, list_file: Path, folders: list[str], split: s
     for number, line in ds.lines(list_file):
         fields = line.split()
         if len(fields) != 3 or not fields[2].isdigit() or not 1 <= int(fields[2]) <= len(folders):
-            raise ds.malformed(list_file, f"expected '<text_id> <image_id> <category 1-{len(folders)}>', got {line!r}",
-                               number)  # fmt: skip
+            raise ds.malformed(
+                list_file, f"expected '<text_id> <image_id> <category 1-{len(folders)}>', got {line!r}", number
+            )
         text_id, image_id, category = fields[0], fields[1], int(fields[2]) - 1
         images.append(str(ds.root / "images" / folders[category] / f"{image_id}.jpg"))
         texts.append(_article_text(ds, ds.root / "texts" / f"{text_id}.xml", list_file))

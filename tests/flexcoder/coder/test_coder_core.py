@@ -8,8 +8,13 @@ import torch
 from flexcoder.coder.adapter import adapter_logits, cosine_affinity, minmax_affinity
 from flexcoder.coder.config import CoderConfig, parse_text_set
 from flexcoder.coder.representation import (
-    TextBank, candidate_pairs, coder_features, heuristic_scores, ovo_mean_similarity, rerank,
-)  # fmt: skip
+    TextBank,
+    candidate_pairs,
+    coder_features,
+    heuristic_scores,
+    ovo_mean_similarity,
+    rerank,
+)
 from flexcoder.config import ConfigError, TrialConfig, leaf_paths
 
 
@@ -29,8 +34,9 @@ def test_text_bank_blocks_in_official_order():
 
 
 def test_heuristic_score_is_100_times_mean_of_a_entries_and_max_s():
-    bank = TextBank.from_blocks([{"att": ["a", "b"], "ana": ["c"], "name": ["n"], "syno": ["s"]},
-                                 {"name": ["m"], "syno": ["t", "u"]}])
+    bank = TextBank.from_blocks(
+        [{"att": ["a", "b"], "ana": ["c"], "name": ["n"], "syno": ["s"]}, {"name": ["m"], "syno": ["t", "u"]}]
+    )
     coder = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.9, 0.5, 0.7, 0.6]])
     got = heuristic_scores(coder, bank)
     want0 = 100 * (0.1 + 0.2 + 0.3 + max(0.4, 0.9)) / 4
@@ -101,8 +107,17 @@ def test_adapter_formula_by_hand():
 
 def test_config_dotted_keys_and_validation():
     keys = leaf_paths(TrialConfig)
-    for k in ("coder.variant", "coder.text_set", "coder.rerank", "coder.rerank_k", "coder.rerank_threshold",
-              "coder.adapter_alpha", "coder.adapter_beta", "coder.textgen.backend", "coder.textgen.cache_dir"):
+    for k in (
+        "coder.variant",
+        "coder.text_set",
+        "coder.rerank",
+        "coder.rerank_k",
+        "coder.rerank_threshold",
+        "coder.adapter_alpha",
+        "coder.adapter_beta",
+        "coder.textgen.backend",
+        "coder.textgen.cache_dir",
+    ):
         assert k in keys
     cfg = TrialConfig.from_flat({"method": "coder", "dataset": "wikipedia", "coder.text_set": "att+name"})
     assert cfg.coder.text_types == ("name", "att")

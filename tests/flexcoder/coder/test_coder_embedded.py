@@ -61,8 +61,10 @@ def test_the_full_coder_set_is_the_best_zero_shot_set(results):
 def test_rerank_does_not_lower_accuracy(results):
     with_rr = statistics.mean(results[ds, 0, "rerank"]["test/top1"] for ds in DATASETS)
     assert with_rr >= _mean(results, "name+att+ana+syno", seeds=(0,))
-    assert all(results[ds, 0, "rerank"]["rerank/test_changed"] <= results[ds, 0, "rerank"]["rerank/test_reranked"]
-               for ds in DATASETS)
+    assert all(
+        results[ds, 0, "rerank"]["rerank/test_changed"] <= results[ds, 0, "rerank"]["rerank/test_reranked"]
+        for ds in DATASETS
+    )
 
 
 def test_few_shot_adapter_is_not_worse_than_zero_shot(results):

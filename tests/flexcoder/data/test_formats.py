@@ -4,14 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flexcoder_testing.tiny_datasets import CUB_CLASSES, COOP_SPLIT_CLASSES, FOLDER_TREE_CLASSES, write_tiny_dataset
 
-from flexcoder.data.registry import get_dataset
-from flexcoder.data.tasks import source_target_split
 from flexcoder.data.formats import READERS, read_dataset
 from flexcoder.data.halves import class_halves
 from flexcoder.data.items import read_items
-from flexcoder.data.registry import DatasetSpec, list_datasets
+from flexcoder.data.registry import DatasetSpec, get_dataset, list_datasets
+from flexcoder.data.tasks import source_target_split
+from flexcoder_testing.tiny_datasets import COOP_SPLIT_CLASSES, CUB_CLASSES, FOLDER_TREE_CLASSES, write_tiny_dataset
 
 RETRIEVAL = ["wikipedia", "pascal_sentence", "nuswide", "nuswide10k"]
 TRAIN, TEST = 3, 2  # write_tiny_dataset's defaults
@@ -92,8 +91,10 @@ def test_pascal_sentence_splits_last_fifth_of_each_class_as_test(tiny_root):
     items = read_items("pascal_sentence", tiny_root)
     per_class = TRAIN + TEST  # 5 images per class -> 4 train, 1 test
     assert len(items.train) == 20 * 4 and len(items.test) == 20
-    assert [Path(p).name for p in items.test.image_paths[:2]] == [f"2008_000{per_class - 1:03d}.jpg",
-                                                                   f"2008_001{per_class - 1:03d}.jpg"]
+    assert [Path(p).name for p in items.test.image_paths[:2]] == [
+        f"2008_000{per_class - 1:03d}.jpg",
+        f"2008_001{per_class - 1:03d}.jpg",
+    ]
     assert items.classes[items.test.labels[10].argmax()] == "dining table"
     assert items.train.texts[0] == " ".join(f"A photo of a aeroplane, view {k}." for k in range(5))
 
@@ -128,8 +129,9 @@ def test_nuswide_reads_split_lists_without_the_windows_prefix(fresh, tiny_root):
     train_list = root / "ImageList" / "TrainImagelist.txt"
     train_list.write_text(train_list.read_text().replace("C:\\ImageData\\Flickr\\", ""))
     items = read_dataset("nuswide", root.parent)
-    assert items.train.image_paths == tuple(p.replace(str(tiny_root), str(root.parent))
-                                            for p in read_items("nuswide", tiny_root).train.image_paths)
+    assert items.train.image_paths == tuple(
+        p.replace(str(tiny_root), str(root.parent)) for p in read_items("nuswide", tiny_root).train.image_paths
+    )
 
 
 @pytest.mark.parametrize("name", sorted(COOP_SPLIT_CLASSES))
@@ -182,12 +184,17 @@ def test_folder_tree_prefers_test_folder_over_val(fresh):
 # Malformed input: each error names the file and quotes the expected layout.
 
 MISSING = [
-    ("wikipedia", "categories.list"), ("wikipedia", "testset_txt_img_cat.list"),
+    ("wikipedia", "categories.list"),
+    ("wikipedia", "testset_txt_img_cat.list"),
     ("pascal_sentence", "pascal_sentences.json"),
-    ("nuswide", "ImageList/TrainImagelist.txt"), ("nuswide", "Groundtruth/AllLabels/Labels_lake.txt"),
-    ("nuswide", "NUS_WID_Tags/All_Tags.txt"), ("nuswide10k", "nuswide10k_test.txt"), ("dtd", "split.json"),
-    ("imagenet", "val"), ("cub200", "train_test_split.txt"),
-]  # fmt: skip
+    ("nuswide", "ImageList/TrainImagelist.txt"),
+    ("nuswide", "Groundtruth/AllLabels/Labels_lake.txt"),
+    ("nuswide", "NUS_WID_Tags/All_Tags.txt"),
+    ("nuswide10k", "nuswide10k_test.txt"),
+    ("dtd", "split.json"),
+    ("imagenet", "val"),
+    ("cub200", "train_test_split.txt"),
+]
 
 
 @pytest.mark.parametrize(("name", "relative"), MISSING, ids=[f"{n}:{r}" for n, r in MISSING])
@@ -206,9 +213,14 @@ def test_missing_listed_image_is_an_error_naming_image_and_list(name, fresh):
     root = fresh(name)
     image = sorted((root / "images").rglob("*.jpg"))[0]
     image.unlink()
-    listed_in = {"wikipedia": "set_txt_img_cat.list", "pascal_sentence": "pascal_sentences.json",
-                 "nuswide": "Imagelist.txt", "nuswide10k": "nuswide10k_", "eurosat": "split.json",
-                 "oxford_pets": "split.json"}[name]  # fmt: skip
+    listed_in = {
+        "wikipedia": "set_txt_img_cat.list",
+        "pascal_sentence": "pascal_sentences.json",
+        "nuswide": "Imagelist.txt",
+        "nuswide10k": "nuswide10k_",
+        "eurosat": "split.json",
+        "oxford_pets": "split.json",
+    }[name]
     with expected_error(FileNotFoundError, image, listed_in, "1 of the"):
         read_dataset(name, root.parent)
 

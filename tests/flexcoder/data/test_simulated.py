@@ -4,9 +4,14 @@ import torch
 
 from flexcoder.data.knowledge import simulated_datasets
 from flexcoder.data.registry import get_dataset, list_datasets
-from flexcoder.data.tasks import (classification_task, load_features, retrieval_task, sample_shots,
-                                  source_target_split)  # fmt: skip
 from flexcoder.data.simulated import SimulatedClip, knowledge, tokens
+from flexcoder.data.tasks import (
+    classification_task,
+    load_features,
+    retrieval_task,
+    sample_shots,
+    source_target_split,
+)
 
 RETRIEVAL = ["nuswide10k", "pascal_sentence", "wikipedia"]  # nuswide is exercised by the integration tests
 
@@ -39,7 +44,9 @@ def test_features_are_deterministic_across_worlds():
     a = SimulatedClip().sample_pairs(classes, labels, np.random.default_rng(7))
     b = SimulatedClip().sample_pairs(classes, labels, np.random.default_rng(7))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    assert torch.equal(SimulatedClip().encode_text(["a photo of a dog"]), SimulatedClip().encode_text(["a photo of a dog"]))
+    assert torch.equal(
+        SimulatedClip().encode_text(["a photo of a dog"]), SimulatedClip().encode_text(["a photo of a dog"])
+    )
 
 
 def test_modality_gap_pairs_closer_than_strangers_but_modalities_apart():

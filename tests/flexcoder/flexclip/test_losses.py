@@ -34,8 +34,9 @@ def test_latent_alignment_is_zero_for_identical_gaussians_and_squared_w2_otherwi
     mu, logvar = torch.randn(4, 6), torch.randn(4, 6)
     assert losses.latent_alignment(mu, logvar, mu, logvar).item() == 0.0
     # ||(1, 0) - 0||^2 + ||(e^0.5 - 1, 0)||^2 with logvar_a = (1, 0), logvar_b = 0.
-    value = losses.latent_alignment(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]),
-                                    torch.zeros(1, 2), torch.zeros(1, 2))  # fmt: skip
+    value = losses.latent_alignment(
+        torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]), torch.zeros(1, 2), torch.zeros(1, 2)
+    )
     assert value.item() == pytest.approx(1 + (math.exp(0.5) - 1) ** 2, rel=1e-6)
 
 
@@ -52,8 +53,9 @@ def test_gradient_penalty_of_a_linear_critic_is_norm_of_weight_minus_one_squared
 
 def test_gradient_penalty_is_zero_for_a_unit_norm_linear_critic():
     w = F.normalize(torch.randn(7), dim=0)
-    gp = losses.gradient_penalty(lambda x, a: x @ w, torch.randn(4, 7), torch.randn(4, 7), torch.zeros(4, 1),
-                                 torch.rand(4, 1))  # fmt: skip
+    gp = losses.gradient_penalty(
+        lambda x, a: x @ w, torch.randn(4, 7), torch.randn(4, 7), torch.zeros(4, 1), torch.rand(4, 1)
+    )
     assert gp.item() == pytest.approx(0.0, abs=1e-10)
 
 

@@ -10,35 +10,61 @@ from flexcoder import ConfigError, MemoryLogger, TrialConfig, TrialContext, run_
 from flexcoder.data.tasks import retrieval_task
 from flexcoder.metrics import cross_modal_map
 
-FINAL_KEYS = {"val/map_i2t", "val/map_t2i", "val/map_avg", "test/map_i2t", "test/map_t2i", "test/map_avg",
-              "time/train_s"}  # fmt: skip
+FINAL_KEYS = {
+    "val/map_i2t",
+    "val/map_t2i",
+    "val/map_avg",
+    "test/map_i2t",
+    "test/map_t2i",
+    "test/map_avg",
+    "time/train_s",
+}
 STAGE1_KEYS = {"time/stage1_s", "stage1_memo_hit"}  # variants that generate (full, no_gate) also report these
 
 SMALL = {  # a few steps of everything: fast enough for unit tests
-    "flexclip.generator.epochs": 2, "flexclip.generator.max_steps_per_epoch": 2, "flexclip.generator.critic_steps": 2,
-    "flexclip.projector.epochs": 3, "flexclip.projector.max_steps_per_epoch": 2,
-}  # fmt: skip
+    "flexclip.generator.epochs": 2,
+    "flexclip.generator.max_steps_per_epoch": 2,
+    "flexclip.generator.critic_steps": 2,
+    "flexclip.projector.epochs": 3,
+    "flexclip.projector.max_steps_per_epoch": 2,
+}
 
 
 def _cfg(variant: str, dataset: str = "pascal_sentence", seed: int = 0, shots: int = 5, **extra) -> TrialConfig:
-    flat = {"method": "flexclip", "dataset": dataset, "shots": shots, "seed": seed, "device": "cpu",
-            "flexclip.variant": variant, **extra}  # fmt: skip
+    flat = {
+        "method": "flexclip",
+        "dataset": dataset,
+        "shots": shots,
+        "seed": seed,
+        "device": "cpu",
+        "flexclip.variant": variant,
+        **extra,
+    }
     return TrialConfig.from_flat(flat)
 
 
 def test_config_dotted_keys_reach_the_nested_sections():
-    cfg = _cfg("full", **{"flexclip.loss.contrastive": 0.5, "flexclip.projector.epochs": 7,
-                          "flexclip.generator.latent_dim": 128})  # fmt: skip
+    cfg = _cfg(
+        "full",
+        **{"flexclip.loss.contrastive": 0.5, "flexclip.projector.epochs": 7, "flexclip.generator.latent_dim": 128},
+    )
     assert cfg.flexclip.loss.contrastive == 0.5
     assert cfg.flexclip.projector.epochs == 7
     assert cfg.flexclip.generator.latent_dim == 128
     assert cfg.to_flat()["flexclip.loss.classification"] == 1.0
 
 
-@pytest.mark.parametrize("key, value", [
-    ("flexclip.projector.epochs", 0), ("flexclip.generator.epochs", -1), ("flexclip.projector.temperature", 0.0),
-    ("flexclip.loss.contrastive", -1.0), ("flexclip.generator.pseudo_per_class", 0), ("flexclip.variant", "nope"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("flexclip.projector.epochs", 0),
+        ("flexclip.generator.epochs", -1),
+        ("flexclip.projector.temperature", 0.0),
+        ("flexclip.loss.contrastive", -1.0),
+        ("flexclip.generator.pseudo_per_class", 0),
+        ("flexclip.variant", "nope"),
+    ],
+)
 def test_config_rejects_bad_values(key, value):
     with pytest.raises(ConfigError):
         _cfg("full", **{key: value})
@@ -112,8 +138,10 @@ def measured_table() -> dict[tuple[str, str], float]:
 
 
 def _report(table) -> str:
-    return "; ".join(f"{ds}: raw {table[ds, 'raw']:.4f} full0 {table[ds, 'full0']:.4f} full5 {table[ds, 'full5']:.4f}"
-                     for ds in DATASETS)  # fmt: skip
+    return "; ".join(
+        f"{ds}: raw {table[ds, 'raw']:.4f} full0 {table[ds, 'full0']:.4f} full5 {table[ds, 'full5']:.4f}"
+        for ds in DATASETS
+    )
 
 
 @pytest.mark.integration

@@ -33,12 +33,14 @@ def test_packed_training_equals_one_training_per_loss_weight_setting():
     for k in range(len(weights)):  # model k starts from seed 100 + k, as train_projection's own model will
         torch.manual_seed(100 + k)
         inits.append(CommonSpace(16, 32, 4, gated=True, gate_bias=cfg.gate_bias))
-    packed = train_projection_packed(train, 4, False, cfg, weights, True, torch.Generator().manual_seed(7),
-                                     torch.device("cpu"), shots, models=inits)  # fmt: skip
+    packed = train_projection_packed(
+        train, 4, False, cfg, weights, True, torch.Generator().manual_seed(7), torch.device("cpu"), shots, models=inits
+    )
     for k, (w, got) in enumerate(zip(weights, packed)):
         torch.manual_seed(100 + k)
-        want = train_projection(train, val, 4, False, cfg, w, True, torch.Generator().manual_seed(7),
-                                torch.device("cpu"), shots=shots)  # fmt: skip
+        want = train_projection(
+            train, val, 4, False, cfg, w, True, torch.Generator().manual_seed(7), torch.device("cpu"), shots=shots
+        )
         for (name, a), b in zip(want.state_dict().items(), got.state_dict().values()):
             assert torch.allclose(a, b, atol=1e-5), name
 
@@ -48,7 +50,15 @@ def test_packed_models_differ_when_their_loss_weights_do():
     cfg = ProjectorConfig(hidden=32, epochs=1, batch_size=16, max_steps_per_epoch=2, lr=1e-3)
     torch.manual_seed(0)
     init = CommonSpace(16, 32, 4, gate_bias=cfg.gate_bias)
-    a, b = train_projection_packed(train, 4, False, cfg, [LossWeights(), LossWeights(contrastive=5.0)], True,
-                                   torch.Generator().manual_seed(0), torch.device("cpu"),
-                                   models=[copy.deepcopy(init), copy.deepcopy(init)])  # fmt: skip
+    a, b = train_projection_packed(
+        train,
+        4,
+        False,
+        cfg,
+        [LossWeights(), LossWeights(contrastive=5.0)],
+        True,
+        torch.Generator().manual_seed(0),
+        torch.device("cpu"),
+        models=[copy.deepcopy(init), copy.deepcopy(init)],
+    )
     assert not torch.allclose(a.image.projector.net[0].weight, b.image.projector.net[0].weight)

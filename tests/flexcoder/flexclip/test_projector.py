@@ -76,8 +76,9 @@ def test_train_projection_logs_every_epoch_and_stays_finite():
     train, val = _toy_pairs(96, 4, 16, 0), _toy_pairs(40, 4, 16, 1)
     logger = MemoryLogger()
     cfg = ProjectorConfig(hidden=32, epochs=3, batch_size=32, max_steps_per_epoch=2)
-    model = train_projection(train, val, 4, False, cfg, LossWeights(), True, torch.Generator().manual_seed(0),
-                             torch.device("cpu"), logger)  # fmt: skip
+    model = train_projection(
+        train, val, 4, False, cfg, LossWeights(), True, torch.Generator().manual_seed(0), torch.device("cpu"), logger
+    )
     assert [step for step, _ in logger.history] == [0, 1, 2]
     for key in ("train/loss_total", "train/loss_cls", "train/loss_mc", "train/loss_con", "val/map_avg"):
         values = logger.series(key)

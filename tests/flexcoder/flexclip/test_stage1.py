@@ -9,14 +9,24 @@ from flexcoder import MemoryLogger, TrialConfig, TrialContext, run_trial
 from flexcoder.flexclip.stage1 import MEMO_SIZE, clear_memo, memo_stats, stage1_pseudo_pairs
 
 SMALL = {
-    "flexclip.generator.epochs": 2, "flexclip.generator.max_steps_per_epoch": 2, "flexclip.generator.critic_steps": 2,
-    "flexclip.projector.epochs": 2, "flexclip.projector.max_steps_per_epoch": 2,
-}  # fmt: skip
+    "flexclip.generator.epochs": 2,
+    "flexclip.generator.max_steps_per_epoch": 2,
+    "flexclip.generator.critic_steps": 2,
+    "flexclip.projector.epochs": 2,
+    "flexclip.projector.max_steps_per_epoch": 2,
+}
 
 
 def _cfg(**extra) -> TrialConfig:
-    flat = {"method": "flexclip", "dataset": "pascal_sentence", "shots": 3, "seed": 0, "device": "cpu", **SMALL,
-            **extra}  # fmt: skip
+    flat = {
+        "method": "flexclip",
+        "dataset": "pascal_sentence",
+        "shots": 3,
+        "seed": 0,
+        "device": "cpu",
+        **SMALL,
+        **extra,
+    }
     return TrialConfig.from_flat(flat)
 
 

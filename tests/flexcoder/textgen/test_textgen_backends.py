@@ -7,8 +7,15 @@ import pytest
 
 from flexcoder.config import ConfigError, build
 from flexcoder.textgen import (
-    CachedGenerator, TextRequest, TextgenConfig, build_request, cache_key, create_generator, parse_list, parse_ovo,
-)  # fmt: skip
+    CachedGenerator,
+    TextgenConfig,
+    TextRequest,
+    build_request,
+    cache_key,
+    create_generator,
+    parse_list,
+    parse_ovo,
+)
 from flexcoder.textgen.template import TemplateGenerator
 
 
@@ -28,16 +35,24 @@ def test_prompts_are_one_shot_qa_ending_with_the_primer():
 
 def test_template_answers_parse_like_an_llm_and_unknown_class_is_empty():
     gen = create_generator(TextgenConfig())
-    att, ana, syno, unknown = gen.generate([build_request("att", ("dog",)), build_request("ana", ("dog",)),
-                                             build_request("syno", ("dog",)), build_request("att", ("zebra-x",))])
+    att, ana, syno, unknown = gen.generate(
+        [
+            build_request("att", ("dog",)),
+            build_request("ana", ("dog",)),
+            build_request("syno", ("dog",)),
+            build_request("att", ("zebra-x",)),
+        ]
+    )
     assert "floppy ears" in parse_list(att).items
     assert "wolf" in parse_list(ana).items and "puppy" in parse_list(syno).items
     assert unknown == "" and parse_list(unknown).status == "empty"
 
 
 def test_template_ovo_gives_attributes_not_shared_with_the_other_class():
-    know = {"a": {"attributes": ["red wings", "long tail feathers"], "synonyms": [], "related": []},
-            "b": {"attributes": ["red wings", "short beak"], "synonyms": [], "related": []}}
+    know = {
+        "a": {"attributes": ["red wings", "long tail feathers"], "synonyms": [], "related": []},
+        "b": {"attributes": ["red wings", "short beak"], "synonyms": [], "related": []},
+    }
     raw = TemplateGenerator(know).generate([build_request("ovo", ("a", "b"))])[0]
     a, b = parse_ovo(raw, "a", "b")
     assert a.items == ("long tail feathers",) and b.items == ("short beak",)
@@ -47,8 +62,9 @@ def test_file_backend_reads_the_documented_format(tmp_path):
     path = tmp_path / "texts.json"
     path.write_text(json.dumps({"att": {"dog": ["floppy ears", "wet nose"]}, "ovo": {"dog": {"cat": ["long snout"]}}}))
     gen = create_generator(TextgenConfig(backend="file", file=str(path)))
-    att, syno, ovo = gen.generate([build_request("att", ("dog",)), build_request("syno", ("dog",)),
-                                   build_request("ovo", ("dog", "cat"))])
+    att, syno, ovo = gen.generate(
+        [build_request("att", ("dog",)), build_request("syno", ("dog",)), build_request("ovo", ("dog", "cat"))]
+    )
     assert parse_list(att).items == ("floppy ears", "wet nose")
     assert parse_list(syno).status == "empty"
     a, b = parse_ovo(ovo, "dog", "cat")
@@ -114,9 +130,17 @@ def _tiny_llama(path):
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     fast.save_pretrained(path)
-    cfg = LlamaConfig(vocab_size=len(vocab), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
-                      bos_token_id=1, eos_token_id=2)
+    cfg = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     LlamaForCausalLM(cfg).save_pretrained(path)
 
 
@@ -130,8 +154,15 @@ def test_vllm_backend_generates_with_a_tiny_random_llama(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     model = tmp_path / "tiny-llama"
     _tiny_llama(model)
-    cfg = TextgenConfig(backend="vllm", model=str(model), max_tokens=16, max_model_len=1024, temperature=0.0,
-                        gpu_memory_utilization=0.3, cache_dir=str(tmp_path / "cache"))
+    cfg = TextgenConfig(
+        backend="vllm",
+        model=str(model),
+        max_tokens=16,
+        max_model_len=1024,
+        temperature=0.0,
+        gpu_memory_utilization=0.3,
+        cache_dir=str(tmp_path / "cache"),
+    )
     gen = create_generator(cfg)
     reqs = [build_request("att", ("dog",)), build_request("ovo", ("dog", "cat"))]
     out = gen.generate(reqs)
