@@ -50,12 +50,16 @@ def mean_average_precision(
     return total / max(counted, 1)
 
 
+def cosine_matrix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """[N, M] cosine similarities between the rows of a [N, D] and b [M, D], computed in float32 on L2-normalised
+    copies: the one place the package compares CLIP features."""
+    return torch.nn.functional.normalize(a.float(), dim=-1) @ torch.nn.functional.normalize(b.float(), dim=-1).T
+
+
 def cross_modal_map(image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Image->text and text->image mAP@all on one set of pairs (queries of one modality, gallery of the other), and
     their mean. Features are compared by cosine similarity (inputs are L2-normalised here)."""
-    image = torch.nn.functional.normalize(image.float(), dim=-1)
-    text = torch.nn.functional.normalize(text.float(), dim=-1)
-    sims = image @ text.T
+    sims = cosine_matrix(image, text)
     i2t = mean_average_precision(sims, labels, labels)
     t2i = mean_average_precision(sims.T, labels, labels)
     return {"map_i2t": i2t, "map_t2i": t2i, "map_avg": (i2t + t2i) / 2}

@@ -269,10 +269,10 @@ def bench_feature_cache(dataset: str, backbone: str, data_root: str, cache_dir: 
 # -------------------------------------------------------------------------------------------------------- 3 kernels
 
 
-def _clustered(n: int, labels: torch.Tensor, dim: int, gen: torch.Generator, num_classes: int) -> torch.Tensor:
+def _clustered(n: int, labels: torch.Tensor, dim: int, rng: torch.Generator, num_classes: int) -> torch.Tensor:
     """Unit features around one random centre per class, so rankings are neither perfect nor random."""
-    centres = torch.randn(num_classes, dim, generator=gen)
-    return torch.nn.functional.normalize(centres[labels] + 0.6 * torch.randn(n, dim, generator=gen), dim=-1)
+    centres = torch.randn(num_classes, dim, generator=rng)
+    return torch.nn.functional.normalize(centres[labels] + 0.6 * torch.randn(n, dim, generator=rng), dim=-1)
 
 
 def bench_map(n: int = 10_000, reference_queries: int = 200, num_classes: int = 10) -> dict[str, float]:
@@ -282,10 +282,10 @@ def bench_map(n: int = 10_000, reference_queries: int = 200, num_classes: int = 
 
     from flexcoder.metrics import mean_average_precision
 
-    gen = torch.Generator().manual_seed(0)
-    labels = torch.randint(0, num_classes, (n,), generator=gen)
+    rng = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, num_classes, (n,), generator=rng)
     onehot = torch.nn.functional.one_hot(labels, num_classes).bool()
-    scores = _clustered(n, labels, 64, gen, num_classes) @ _clustered(n, labels, 64, gen, num_classes).T
+    scores = _clustered(n, labels, 64, rng, num_classes) @ _clustered(n, labels, 64, rng, num_classes).T
     vectorised = {}
     vectorised_s = _seconds(lambda: vectorised.setdefault("map", mean_average_precision(scores, onehot, onehot)))
     q = min(reference_queries, n)
@@ -313,9 +313,9 @@ def bench_coder_similarity(
     F.cosine_similarity, the loop timed on `loop_images` images and extrapolated."""
     from flexcoder.coder.representation import coder_features
 
-    gen = torch.Generator().manual_seed(0)
-    image = torch.randn(images, dim, generator=gen)
-    text = torch.randn(texts, dim, generator=gen)
+    rng = torch.Generator().manual_seed(0)
+    image = torch.randn(images, dim, generator=rng)
+    text = torch.randn(texts, dim, generator=rng)
     result = {}
     project_s = _seconds(lambda: result.setdefault("x", coder_features(image, text)), repeat=1)
     k = min(loop_images, images)

@@ -261,10 +261,7 @@ def setting_label(setting: Mapping[str, str], keys: Sequence[str], method: str) 
 
 
 def _group(cells: Iterable[CellResult], keys: Sequence[str]) -> dict[tuple, list[CellResult]]:
-    groups: dict[tuple, list[CellResult]] = {}
-    for c in cells:
-        groups.setdefault(tuple(c.setting.get(k) for k in keys), []).append(c)
-    return groups
+    return _group_by(cells, lambda c: tuple(c.setting.get(k) for k in keys))
 
 
 def _dataset_order(cells: Iterable[CellResult]) -> list[str]:

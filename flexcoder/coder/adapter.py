@@ -17,7 +17,8 @@ init alpha = 1.0, beta = 5.5, and the search is one round of 200 betas over [0.1
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from flexcoder.metrics import cosine_matrix
 
 TIP_ADAPTER_INIT = (1.0, 5.5)  # (alpha, beta): Tip-Adapter's official ImageNet init
 TIP_ADAPTER_SEARCH = {"beta_range": (0.1, 7.0), "alpha_range": (0.1, 3.0), "n_beta": 200, "n_alpha": 20, "rounds": 1}
@@ -32,12 +33,12 @@ CODER_ADAPTER_SEARCH = {
 
 def cosine_affinity(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     """[N, S] cosine between L2-normalised query and key vectors (Tip-Adapter's A = f F_train^T)."""
-    return F.normalize(query.float(), dim=-1) @ F.normalize(keys.float(), dim=-1).T
+    return cosine_matrix(query, keys)
 
 
 def minmax_affinity(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     """[N, S] per-query min-max normalised cosine between L2-normalised query and key vectors."""
-    a = F.normalize(query, dim=-1) @ F.normalize(keys, dim=-1).T
+    a = cosine_matrix(query, keys)
     lo, hi = a.min(1, keepdim=True).values, a.max(1, keepdim=True).values
     return (a - lo) / (hi - lo).clamp_min(1e-12)
 

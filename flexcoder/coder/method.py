@@ -35,6 +35,7 @@ from flexcoder.config import TrialConfig
 from flexcoder.data.tasks import classification_task
 from flexcoder.methods import TrialContext
 from flexcoder.metrics import top_k_accuracy
+from flexcoder.prompts import prompt_prototypes
 
 # The plain CLIP baseline's templates (a subset of OpenAI CLIP's ImageNet ensemble).
 TEMPLATES = (
@@ -49,12 +50,8 @@ TEMPLATES = (
 
 
 def prompt_ensemble_weights(class_names, encode_text) -> torch.Tensor:
-    """[C, D] class prototypes: the normalised mean of each class's prompt-template text features (CLIP, Sec. 3.1.4)."""
-    protos = []
-    for name in class_names:
-        feats = encode_text([t.format(name) for t in TEMPLATES])
-        protos.append(torch.nn.functional.normalize(feats.mean(0), dim=-1))
-    return torch.stack(protos)
+    """[C, D] class prototypes of the CLIP classifier: the prompt prototypes of TEMPLATES (`flexcoder.prompts`)."""
+    return prompt_prototypes(encode_text, class_names, TEMPLATES)
 
 
 def _generator(cfg: TrialConfig, ctx: TrialContext):

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from flexcoder.metrics import cosine_matrix
+
 
 @dataclass(frozen=True)
 class TextBank:
@@ -50,7 +52,7 @@ class TextBank:
 
 def coder_features(image: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
     """[N, T] cosine similarities between images [N, D] and texts [T, D] (both L2-normalised here)."""
-    return F.normalize(image.float(), dim=-1) @ F.normalize(text_features.float(), dim=-1).T
+    return cosine_matrix(image, text_features)
 
 
 def heuristic_scores(coder: torch.Tensor, bank: TextBank) -> torch.Tensor:

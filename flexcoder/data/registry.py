@@ -23,7 +23,6 @@ class DatasetSpec:
         multilabel: items may carry several labels (NUS-WIDE); retrieval relevance is "shares a label".
         layout: files and folders expected under `<data_root>/<name>/` for real data.
         provenance: where the class list, sizes and split come from.
-        simulated: True when the dataset exists only in the simulated world (no real counterpart to load).
     """
 
     name: str

@@ -150,7 +150,7 @@ class SimulatedClip:
         rel_counts = np.array([len(r) for r in related])
         rel_offsets = np.concatenate([[0], np.cumsum(rel_counts)])
         k_rel = min(p.related_per_image, int(rel_counts.min()))
-        if k_rel == 1:  # the original draw, kept so the default world's random stream is unchanged
+        if k_rel == 1:  # one related class per image (related_per_image: 1), drawn as the first world drew it
             rel_rows = (rel_offsets[cls] + rng.integers(0, rel_counts[cls]))[:, None]
         else:
             rel_keys = rng.random((len(item), rel_counts.max()))

@@ -12,14 +12,15 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from flexcoder.prompts import prompt_prototypes
+
 
 def class_attributes(
     encode_text: Callable[[Sequence[str]], torch.Tensor], classes: Sequence[str], templates: Sequence[str]
 ) -> torch.Tensor:
-    """[C, D] L2-normalised attribute embedding per class, in the order of `classes`."""
-    prompts = [t.format(c) for c in classes for t in templates]
-    feats = F.normalize(encode_text(prompts).float(), dim=-1).view(len(classes), len(templates), -1)
-    return F.normalize(feats.mean(1), dim=-1)
+    """[C, D] L2-normalised attribute embedding per class, in the order of `classes`: the classes' prompt
+    prototypes (`flexcoder.prompts`)."""
+    return prompt_prototypes(encode_text, classes, templates)
 
 
 def item_conditions(labels: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:

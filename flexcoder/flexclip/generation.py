@@ -23,14 +23,14 @@ from flexcoder.flexclip.generator import MODALITIES, CoFeG
 from flexcoder.reporting import MetricLogger
 
 
-def _randn(shape: tuple[int, ...], gen: torch.Generator, device: torch.device) -> torch.Tensor:
-    """Gaussian noise drawn on the CPU from `gen` (deterministic for a seed whatever the device), then moved."""
-    return torch.randn(shape, generator=gen).to(device)
+def _randn(shape: tuple[int, ...], rng: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Gaussian noise drawn on the CPU from `rng` (deterministic for a seed whatever the device), then moved."""
+    return torch.randn(shape, generator=rng).to(device)
 
 
-def _batches(n: int, batch_size: int, max_steps: int, gen: torch.Generator) -> list[torch.Tensor]:
+def _batches(n: int, batch_size: int, max_steps: int, rng: torch.Generator) -> list[torch.Tensor]:
     """A shuffled epoch as index batches, at most `max_steps` of them (our choice: fixed work per epoch)."""
-    order = torch.randperm(n, generator=gen)
+    order = torch.randperm(n, generator=rng)
     steps = min(max_steps, math.ceil(n / batch_size))
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
 
@@ -39,7 +39,7 @@ def train_cofeg(
     data: FeatureSet,
     attributes: torch.Tensor,
     cfg: GeneratorConfig,
-    gen: torch.Generator,
+    rng: torch.Generator,
     device: torch.device,
     logger: MetricLogger | None = None,
 ) -> CoFeG:
@@ -55,7 +55,7 @@ def train_cofeg(
 
     for epoch in range(cfg.epochs):
         sums = {"gen/loss_vae": 0.0, "gen/loss_d": 0.0, "gen/loss_g": 0.0}
-        batches = _batches(n, cfg.batch_size, cfg.max_steps_per_epoch, gen)
+        batches = _batches(n, cfg.batch_size, cfg.max_steps_per_epoch, rng)
         for idx in batches:
             idx = idx.to(device)
             x = {m: x_all[m][idx] for m in MODALITIES}
@@ -64,9 +64,9 @@ def train_cofeg(
             # Critic updates (both modalities' critics in one summed loss: they share no parameters).
             for _ in range(cfg.critic_steps):
                 with torch.no_grad():
-                    eps = _randn((b, cfg.latent_dim), gen, device)
+                    eps = _randn((b, cfg.latent_dim), rng, device)
                     fake = {m: model.generators[m](eps, a) for m in MODALITIES}
-                alpha = torch.rand((b, 1), generator=gen).to(device)  # GP interpolation weights
+                alpha = torch.rand((b, 1), generator=rng).to(device)  # GP interpolation weights
                 loss_d = 0.0
                 for m in MODALITIES:
                     critic = model.critics[m]
@@ -78,7 +78,7 @@ def train_cofeg(
             # Generator / VAE update.
             stats = {m: model.encoders[m](x[m], a) for m in MODALITIES}
             z = {  # reparameterisation trick
-                m: mu + (0.5 * logvar).exp() * _randn(tuple(mu.shape), gen, device) for m, (mu, logvar) in stats.items()
+                m: mu + (0.5 * logvar).exp() * _randn(tuple(mu.shape), rng, device) for m, (mu, logvar) in stats.items()
             }
             loss_vae = 0.0
             for m, other in (("image", "text"), ("text", "image")):
@@ -89,7 +89,7 @@ def train_cofeg(
                     model.generators[other](z[m], a), x[other]
                 )
             loss_vae = loss_vae + cfg.alignment * losses.latent_alignment(*stats["image"], *stats["text"])
-            eps = _randn((b, cfg.latent_dim), gen, device)
+            eps = _randn((b, cfg.latent_dim), rng, device)
             loss_g = sum(
                 losses.generator_adversarial(model.critics[m](model.generators[m](eps, a), a)) for m in MODALITIES
             )
@@ -118,7 +118,7 @@ def generate_pseudo_pairs(
     attributes: torch.Tensor,
     target_classes: tuple[int, ...],
     per_class: int,
-    gen: torch.Generator,
+    rng: torch.Generator,
     device: torch.device,
 ) -> FeatureSet:
     """`per_class` pseudo pairs for each target class, labelled with that class alone (Sec. III-D generation:
@@ -127,7 +127,7 @@ def generate_pseudo_pairs(
     num_classes = attributes.shape[0]
     classes = torch.tensor(target_classes).repeat_interleave(per_class)
     cond = attributes[classes].to(device)
-    eps = _randn((len(classes), model.latent), gen, device)
+    eps = _randn((len(classes), model.latent), rng, device)
     image, text = model.generate(cond, eps)
     labels = torch.zeros(len(classes), num_classes, dtype=torch.bool)
     labels[torch.arange(len(classes)), classes] = True

@@ -1,7 +1,8 @@
 """FLEX-CLIP's losses as pure tensor functions (paper Sec. III-D for stage 1, Sec. III-E2 for stage 2).
 
 Each function returns one scalar (batch mean). `projection_losses` returns the three stage-2 terms by name and
-`weighted_total` forms the single weighted sum; nothing else in the package adds losses up.
+`weighted_total` forms their weighted sum (the packed trainer applies the same weights per model); stage 1 adds its
+terms up in `generation.train_cofeg`.
 """
 
 from __future__ import annotations

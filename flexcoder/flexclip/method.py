@@ -38,7 +38,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     weights whether stage 1 ran here, came from the memo, or is skipped (no_generation).
     """
     fc = cfg.flexclip
-    gen = seed_everything(cfg.seed)
+    rng = seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     task = retrieval_task(
         cfg.dataset,
@@ -64,9 +64,9 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
 
         def build(logger) -> FeatureSet:
             attributes = class_attributes(task.encode_text, task.spec.classes, fc.generator.templates)
-            cofeg = train_cofeg(task.train, attributes, fc.generator, gen, device, logger)
+            cofeg = train_cofeg(task.train, attributes, fc.generator, rng, device, logger)
             per_class = pseudo_count(fc.generator, task.train.labels, task.source_classes)
-            return generate_pseudo_pairs(cofeg, attributes, task.target_classes, per_class, gen, device)
+            return generate_pseudo_pairs(cofeg, attributes, task.target_classes, per_class, rng, device)
 
         key = (
             cfg.dataset,
@@ -83,7 +83,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
         train = FeatureSet.concat([train, result.pseudo])
         shots = torch.cat([shots, torch.zeros(len(result.pseudo), dtype=torch.bool)])
         stage1 = {"time/stage1_s": result.seconds, "stage1_memo_hit": float(result.memo_hit)}
-        gen = seed_everything(cfg.seed)
+        rng = seed_everything(cfg.seed)
     model = train_projection(
         train,
         task.val,
@@ -92,7 +92,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
         fc.projector,
         fc.loss,
         fc.gated,
-        gen,
+        rng,
         device,
         ctx.logger,
         shots,

@@ -31,14 +31,14 @@ def train_projection_packed(
     cfg: ProjectorConfig,
     weights: Sequence[LossWeights],
     gated: bool,
-    gen: torch.Generator,
+    rng: torch.Generator,
     device: torch.device,
     shots: torch.Tensor | None = None,
     models: Sequence[CommonSpace] | None = None,
 ) -> list[CommonSpace]:
     """Train one CommonSpace per entry of `weights` on the same batches; returns the trained models.
 
-    Equivalent to calling `projection.train_projection` once per entry with the same `gen` state and initial
+    Equivalent to calling `projection.train_projection` once per entry with the same `rng` state and initial
     parameters (tested), minus its per-epoch validation. `models` gives the initial models (default: K fresh ones,
     initialised in turn from torch's global RNG).
     """
@@ -63,7 +63,7 @@ def train_projection_packed(
     opt = torch.optim.Adam(list(params.values()), lr=stage2_lr(cfg, shots), weight_decay=cfg.weight_decay)
     image, text, labels = train.image.float().to(device), train.text.float().to(device), train.labels.to(device)
     for _ in range(cfg.epochs):
-        for idx in epoch_batches(len(train), shots, cfg.batch_size, cfg.shot_share, cfg.max_steps_per_epoch, gen):
+        for idx in epoch_batches(len(train), shots, cfg.batch_size, cfg.shot_share, cfg.max_steps_per_epoch, rng):
             idx = idx.to(device)
             total = loss_of_all(params, buffers, w, image[idx], text[idx], labels[idx], idx).sum()
             opt.zero_grad(set_to_none=True)

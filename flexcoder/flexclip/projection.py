@@ -32,7 +32,7 @@ def evaluate(model: CommonSpace, data: FeatureSet, device: torch.device, chunk: 
 
 
 def epoch_batches(
-    n: int, shots: torch.Tensor | None, batch_size: int, shot_share: float, max_steps: int, gen: torch.Generator
+    n: int, shots: torch.Tensor | None, batch_size: int, shot_share: float, max_steps: int, rng: torch.Generator
 ) -> list[torch.Tensor]:
     """One epoch of index batches over `n` training pairs.
 
@@ -47,13 +47,13 @@ def epoch_batches(
     n_shot = round(shot_share * batch_size) if len(shot_idx) else 0
     rest = torch.nonzero(~shots).flatten() if n_shot else torch.arange(n)
     n_rest = batch_size - n_shot
-    order = rest[torch.randperm(len(rest), generator=gen)]
+    order = rest[torch.randperm(len(rest), generator=rng)]
     steps = min(max_steps, math.ceil(len(rest) / n_rest))
     batches = []
     for i in range(steps):
         idx = order[i * n_rest : (i + 1) * n_rest]
         if n_shot:
-            idx = torch.cat([idx, shot_idx[torch.randint(len(shot_idx), (n_shot,), generator=gen)]])
+            idx = torch.cat([idx, shot_idx[torch.randint(len(shot_idx), (n_shot,), generator=rng)]])
         batches.append(idx)
     return batches
 
@@ -71,7 +71,7 @@ def train_projection(
     cfg: ProjectorConfig,
     weights: LossWeights,
     gated: bool,
-    gen: torch.Generator,
+    rng: torch.Generator,
     device: torch.device,
     logger: MetricLogger | None = None,
     shots: torch.Tensor | None = None,
@@ -90,7 +90,7 @@ def train_projection(
     weight_of = {"cls": w["classification"], "mc": w["consistency"], "con": w["contrastive"]}
     for epoch in range(cfg.epochs):
         model.train()
-        batches = epoch_batches(len(train), shots, cfg.batch_size, cfg.shot_share, cfg.max_steps_per_epoch, gen)
+        batches = epoch_batches(len(train), shots, cfg.batch_size, cfg.shot_share, cfg.max_steps_per_epoch, rng)
         sums = {"total": 0.0, "cls": 0.0, "mc": 0.0, "con": 0.0}
         for idx in batches:
             idx = idx.to(device)

@@ -70,5 +70,5 @@ def create_generator(cfg: TextgenConfig | None = None) -> TextGenerator:
         factory = _BACKENDS[cfg.backend]
     except KeyError:
         raise ValueError(f"unknown textgen backend {cfg.backend!r}; known: {', '.join(list_backends())}") from None
-    gen = factory(cfg)
-    return CachedGenerator(gen, cfg.cache_dir) if cfg.cache_dir else gen
+    generator = factory(cfg)
+    return CachedGenerator(generator, cfg.cache_dir) if cfg.cache_dir else generator

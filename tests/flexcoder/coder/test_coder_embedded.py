@@ -24,8 +24,8 @@ def _run(dataset, seed, shots=0, ctx=None, **coder):
 
 @pytest.fixture(scope="module")
 def results():
-    gen = create_generator(TextgenConfig())  # shared, like the grid's actor client
-    ctx = TrialContext(textgen=gen)
+    generator = create_generator(TextgenConfig())  # shared, like the grid's actor client
+    ctx = TrialContext(textgen=generator)
     out = {}
     for ds in DATASETS:
         for seed in SEEDS:

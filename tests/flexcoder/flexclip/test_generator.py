@@ -30,11 +30,11 @@ def test_encoder_shapes_and_gradients():
 
 def test_generator_outputs_unit_vectors_and_every_parameter_gets_a_gradient():
     torch.manual_seed(0)
-    gen = ConditionalGenerator(latent=4, cond_dim=8, hidden=32, dim=16)
-    x = gen(torch.randn(5, 4), torch.randn(5, 8))
+    generator = ConditionalGenerator(latent=4, cond_dim=8, hidden=32, dim=16)
+    x = generator(torch.randn(5, 4), torch.randn(5, 8))
     assert x.shape == (5, 16) and torch.allclose(x.norm(dim=-1), torch.ones(5))
     (x * torch.randn(5, 16)).sum().backward()
-    _grads_ok(gen)
+    _grads_ok(generator)
 
 
 def test_critic_scores_one_number_per_item_and_gets_gradients():
@@ -71,13 +71,13 @@ def test_train_cofeg_logs_finite_losses_every_epoch_and_generates_labelled_pairs
     data, attrs = _toy()
     logger = MemoryLogger()
     cfg = GeneratorConfig(latent_dim=4, hidden=32, epochs=2, batch_size=16, max_steps_per_epoch=2, critic_steps=2)
-    gen = torch.Generator().manual_seed(0)
-    model = train_cofeg(data, attrs, cfg, gen, torch.device("cpu"), logger)
+    rng = torch.Generator().manual_seed(0)
+    model = train_cofeg(data, attrs, cfg, rng, torch.device("cpu"), logger)
     assert isinstance(model, CoFeG)
     assert [s for s, _ in logger.history] == [0, 1]
     for key in ("gen/loss_vae", "gen/loss_d", "gen/loss_g"):
         assert len(logger.series(key)) == 2 and all(torch.isfinite(torch.tensor(logger.series(key))))
-    pseudo = generate_pseudo_pairs(model, attrs, (2, 3), per_class=5, gen=gen, device=torch.device("cpu"))
+    pseudo = generate_pseudo_pairs(model, attrs, (2, 3), per_class=5, rng=rng, device=torch.device("cpu"))
     assert pseudo.image.shape == pseudo.text.shape == (10, 16)
     assert torch.allclose(pseudo.image.norm(dim=-1), torch.ones(10))
     assert pseudo.labels.sum(0).tolist() == [0, 0, 5, 5]
@@ -93,11 +93,11 @@ def test_pseudo_count_is_mean_source_pairs_per_class_capped():
 
 
 def test_residual_generator_starts_at_the_condition_and_needs_matching_widths():
-    gen = ConditionalGenerator(latent=4, cond_dim=16, hidden=32, dim=16, residual=True)
-    torch.nn.init.zeros_(gen.net[-1].weight)
-    torch.nn.init.zeros_(gen.net[-1].bias)
+    generator = ConditionalGenerator(latent=4, cond_dim=16, hidden=32, dim=16, residual=True)
+    torch.nn.init.zeros_(generator.net[-1].weight)
+    torch.nn.init.zeros_(generator.net[-1].bias)
     a = torch.randn(5, 16)
-    assert torch.allclose(gen(torch.randn(5, 4), a), torch.nn.functional.normalize(a, dim=-1))
+    assert torch.allclose(generator(torch.randn(5, 4), a), torch.nn.functional.normalize(a, dim=-1))
     with pytest.raises(ValueError, match="width"):
         ConditionalGenerator(latent=4, cond_dim=8, hidden=32, dim=16, residual=True)
 
@@ -108,11 +108,11 @@ def test_pseudo_pairs_of_unseen_classes_carry_their_class():
     generator, chance with the paper's plain one: GeneratorConfig.residual)."""
     task = retrieval_task("wikipedia", "simulated", 0, 0)
     cfg = GeneratorConfig()
-    gen = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     attributes = class_attributes(task.encode_text, task.spec.classes, cfg.templates)
-    model = train_cofeg(task.train, attributes, cfg, gen, torch.device("cpu"))
-    pseudo = generate_pseudo_pairs(model, attributes, task.target_classes, 100, gen, torch.device("cpu"))
+    model = train_cofeg(task.train, attributes, cfg, rng, torch.device("cpu"))
+    pseudo = generate_pseudo_pairs(model, attributes, task.target_classes, 100, rng, torch.device("cpu"))
     target = list(task.target_classes)
     means = torch.stack([task.test.image[task.test.labels[:, c]].mean(0) for c in target])
     nearest = (pseudo.image @ torch.nn.functional.normalize(means, dim=-1).T).argmax(1)
