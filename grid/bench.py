@@ -790,7 +790,10 @@ def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path |
         while driver.poll() is None:
             now = time.perf_counter() - start
             peak = max(peak, _rss_mib(driver.pid))
-            if math.isnan(first) and now - checked > 1.0 and (tmp / "mlflow.db").exists():
+            # Only once the driver has set up the store: a second process opening a new SQLite store would run
+            # MLflow's schema migrations at the same time as the driver, and one of them would fail.
+            ready = "cells to run" in (tmp / "driver.log").read_text()
+            if math.isnan(first) and now - checked > 1.0 and ready:
                 checked = now
                 try:
                     client = client or MlflowClient(uri)
@@ -803,7 +806,7 @@ def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path |
                     )
                     if runs:
                         first = runs[0].info.start_time / 1000 - launched
-                except Exception:  # the driver is still creating the store
+                except Exception:  # a busy store: try again in a second
                     pass
             if limit_s is not None and now > limit_s:
                 driver.kill()

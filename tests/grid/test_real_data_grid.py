@@ -68,7 +68,7 @@ def test_the_first_run_extracts_each_dataset_once_before_the_trials(two_runs):
     _, out, entries = two_runs["runs"][0]
     backbone = two_runs["backbone"]
     assert f"[grid] features wikipedia x {backbone}: 2 extracted, 0 cached" in out
-    assert out.index("[grid] features wikipedia") < out.index("trial 1:")
+    assert out.index("[grid] features wikipedia") < out.index("trial 1/")
     assert sorted(name.rsplit("-", 1)[0] for name in entries) == ["wikipedia-test", "wikipedia-train"]
 
 
