@@ -199,8 +199,8 @@ class GridTracking:
             logged = self.client.get_run(run_id).data.params  # a resumed cell may have logged them before it died
             values = [Param(k, best.data.params[k]) for k in searched if k in best.data.params and k not in logged]
             _log_params(self.client, run_id, values)
-        # The cell's Tuner is done, so a child still RUNNING is an attempt whose process died (killed, crashed) with
-        # no retry left: it could not close its own run.
+        # The cell's last trial has ended, so a child still RUNNING is an attempt whose process died (killed,
+        # crashed) with no retry left: it could not close its own run.
         dead = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' and attributes.status = 'RUNNING'"
         for child in self.client.search_runs([self.experiment_id], filter_string=dead):
             self.client.set_tag(child.info.run_id, "grid.error", "the trial's process died and no retry was left")

@@ -52,12 +52,12 @@ def grid_trial(
     # As many torch threads as CPUs Ray gave this trial: concurrent trials each using every core oversubscribe it.
     torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
     searched = dict(config)
-    cell_id, parent_run_id, metric, study, rerun_of, name = (searched.pop(k) for k in GRID_KEYS)
+    cell_id, parent_run_id, metric, study, rerun_of, run_name = (searched.pop(k) for k in GRID_KEYS)
     point = {k: searched.pop(k) for k in list(searched) if k in AXES or k in space.studies[study].grid}
     cfg = TrialConfig.from_flat({**cell_constants(space.studies[study], point, space.data_root), **searched})
     own = cfg.own_flat()
     tags = {**identity_tags(own), "grid.cell": cell_id, "grid.tune_trial": tune.get_context().get_trial_name()}
-    run = TrialRun(tracking, parent_run_id, tune.get_context().get_trial_id(), name, own, tags, rerun_of)
+    run = TrialRun(tracking, parent_run_id, tune.get_context().get_trial_id(), run_name, own, tags, rerun_of)
     if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
         tune.report({**_only(run.finished_metrics, metric), "mlflow_run_id": run.run_id})
         return
