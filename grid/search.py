@@ -95,7 +95,6 @@ class CellState:
     reruns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (MLflow run id, values) to run again
     finished: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # trial id -> (run id, its metric)
     failed: set[str] = field(default_factory=set)
-    stopped: set[str] = field(default_factory=set)  # stopped early by the cell's scheduler
     steps: dict[str, dict[int, float]] = field(default_factory=dict)  # live trial id -> {epoch: metric}
     history: list[dict[str, Any]] = field(default_factory=list)  # the Optuna trials told so far, in order
     closed: bool = False
@@ -161,7 +160,6 @@ class CellSearcher(Searcher):
             state.failed.add(trial_id)
             self._tell(cell, trial_id, params, TrialState.FAIL, None)
         elif "mlflow_run_id" not in result:  # stopped by the cell's scheduler: no test metrics
-            state.stopped.add(trial_id)
             self._tracking.mark_stopped_early(state.parent_run_id, trial_id, cell.study.scheduler.type)
             last = state.steps.get(trial_id, {})
             self._tell(cell, trial_id, params, TrialState.PRUNED, last[max(last)] if last else None)
@@ -336,7 +334,6 @@ class CellSearcher(Searcher):
         self._cell_of[trial_id] = cell.id
         value = run.data.metrics.get(cell.metric)
         if status == "KILLED":
-            state.stopped.add(trial_id)
             self._tell(cell, trial_id, params, TrialState.PRUNED, value)
         else:
             state.finished[trial_id] = (run.info.run_id, value)

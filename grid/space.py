@@ -10,7 +10,6 @@ is a single trial. Every error names the key path (`studies[0].params.flexclip.l
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import re
@@ -162,13 +161,6 @@ class Cell:
         """The cell's constants without its seed: cells that share it differ only in randomness, never in what
         a check of their values or their features would find."""
         return tuple((k, repr(v)) for k, v in self.constants.items() if k != "seed")
-
-    @property
-    def slug(self) -> str:
-        """A directory-safe name for Tune's experiment folder."""
-        c = self.constants
-        digest = hashlib.sha1(self.id.encode()).hexdigest()[:8]
-        return f"{c['method']}-{c['dataset']}-shots{c['shots']}-seed{c['seed']}-{digest}"
 
     @property
     def num_trials(self) -> int:

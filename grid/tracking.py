@@ -27,7 +27,8 @@ from grid.naming import identity_tags
 from grid.space import Cell, Space, resolved
 
 MLFLOW_BATCH = 100  # MlflowClient.log_batch accepts at most 100 params and 1000 metrics per call
-# MLflow 3's UI opens an experiment in its GenAI view (traces) unless this tag says it holds model training runs.
+# MLflow's record of what an experiment holds (model training, not GenAI traces). MLflow 3.17's UI picks its view
+# from a global switch instead, hence `ui_link` (docs/decisions.md).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 DESCRIPTION_TAG = "mlflow.note.content"  # the experiment's description in the UI
 
