@@ -2,7 +2,7 @@
 
 from flexcoder.config import ConfigError, TrialConfig
 from flexcoder.methods import TrialContext, list_methods, method_info, run_trial
-from flexcoder.reporting import MemoryLogger, MetricLogger, NullLogger
+from flexcoder.metric_logger import MemoryLogger, MetricLogger, NullLogger
 
 __all__ = [
     "ConfigError",

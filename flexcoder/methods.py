@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from flexcoder.config import TrialConfig
-from flexcoder.reporting import MetricLogger, NullLogger
+from flexcoder.metric_logger import MetricLogger, NullLogger
 
 
 @dataclass(frozen=True)

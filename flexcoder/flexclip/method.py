@@ -16,9 +16,9 @@ import torch
 from flexcoder.config import TrialConfig
 from flexcoder.data.tasks import FeatureSet, retrieval_task
 from flexcoder.flexclip.attributes import class_attributes
-from flexcoder.flexclip.generation import generate_pseudo_pairs, pseudo_count, train_cofeg
-from flexcoder.flexclip.projection import evaluate, train_projection
-from flexcoder.flexclip.stage1 import stage1_pseudo_pairs
+from flexcoder.flexclip.cofeg_training import generate_pseudo_pairs, pseudo_count, train_cofeg
+from flexcoder.flexclip.common_space_training import evaluate, train_projection
+from flexcoder.flexclip.stage1_memo import stage1_pseudo_pairs
 from flexcoder.methods import TrialContext
 from flexcoder.metrics import cross_modal_map
 from flexcoder.runtime import resolve_device, seed_everything
@@ -32,7 +32,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     """One FLEX-CLIP trial; returns val/test map_{i2t,t2i,avg} of the final model, time/train_s (seconds spent in
     stages 1 and 2 in this trial, excluding data loading and the final evaluation), and for generating variants
     time/stage1_s (what stage 1 cost when it ran) and stage1_memo_hit (1 when this trial took stage 1's pseudo
-    pairs from the process's memo, `flexclip.stage1`).
+    pairs from the process's memo, `flexclip.stage1_memo`).
 
     Each stage starts from `seed_everything(cfg.seed)` (our choice), so stage 2 draws the same batches and initial
     weights whether stage 1 ran here, came from the memo, or is skipped (no_generation).

@@ -19,9 +19,9 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from flexcoder.data.tasks import FeatureSet
 from flexcoder.flexclip import losses
+from flexcoder.flexclip.common_space import CommonSpace
+from flexcoder.flexclip.common_space_training import epoch_batches, stage2_lr
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
-from flexcoder.flexclip.projection import epoch_batches, stage2_lr
-from flexcoder.flexclip.projector import CommonSpace
 
 
 def train_projection_packed(

@@ -7,10 +7,10 @@ import copy
 import torch
 
 from flexcoder.data.tasks import FeatureSet
+from flexcoder.flexclip.common_space import CommonSpace
+from flexcoder.flexclip.common_space_training import train_projection
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
 from flexcoder.flexclip.packed import train_projection_packed
-from flexcoder.flexclip.projection import train_projection
-from flexcoder.flexclip.projector import CommonSpace
 
 
 def _pairs(n: int, classes: int, dim: int, seed: int) -> FeatureSet:

@@ -9,7 +9,7 @@ packing`). Our construction: the paper does not discuss how its experiments were
 
 A hit replays the stage-1 loss history to the trial's logger at the same steps, so every trial's MLflow run
 shows the generator's curves. The result is identical to a miss because `flexclip.method` re-seeds before stage 2
-(tested: tests/flexcoder/flexclip/test_stage1.py).
+(tested: tests/flexcoder/flexclip/test_stage1_memo.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from flexcoder.data.tasks import FeatureSet
-from flexcoder.reporting import MemoryLogger, MetricLogger
+from flexcoder.metric_logger import MemoryLogger, MetricLogger
 
 MEMO_SIZE = 8  # our choice: a pseudo set is ~1 MB (Wikipedia: 5 target classes x 200 pairs x 2 x 512 floats)
 

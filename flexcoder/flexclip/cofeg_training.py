@@ -18,9 +18,9 @@ import torch
 from flexcoder.data.tasks import FeatureSet
 from flexcoder.flexclip import losses
 from flexcoder.flexclip.attributes import item_conditions
+from flexcoder.flexclip.cofeg import MODALITIES, CoFeG
 from flexcoder.flexclip.config import GeneratorConfig
-from flexcoder.flexclip.generator import MODALITIES, CoFeG
-from flexcoder.reporting import MetricLogger
+from flexcoder.metric_logger import MetricLogger
 
 
 def _randn(shape: tuple[int, ...], rng: torch.Generator, device: torch.device) -> torch.Tensor:

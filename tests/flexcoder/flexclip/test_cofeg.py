@@ -7,10 +7,10 @@ import torch
 
 from flexcoder.data.tasks import FeatureSet, retrieval_task
 from flexcoder.flexclip.attributes import class_attributes, item_conditions
+from flexcoder.flexclip.cofeg import CoFeG, ConditionalCritic, ConditionalEncoder, ConditionalGenerator
+from flexcoder.flexclip.cofeg_training import generate_pseudo_pairs, pseudo_count, train_cofeg
 from flexcoder.flexclip.config import GeneratorConfig
-from flexcoder.flexclip.generation import generate_pseudo_pairs, pseudo_count, train_cofeg
-from flexcoder.flexclip.generator import CoFeG, ConditionalCritic, ConditionalEncoder, ConditionalGenerator
-from flexcoder.reporting import MemoryLogger
+from flexcoder.metric_logger import MemoryLogger
 
 
 def _grads_ok(module: torch.nn.Module) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from flexcoder.data.tasks import FeatureSet
+from flexcoder.flexclip.common_space import CommonSpace, GateResidual, Projector
+from flexcoder.flexclip.common_space_training import epoch_batches, train_projection
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
-from flexcoder.flexclip.projection import epoch_batches, train_projection
-from flexcoder.flexclip.projector import CommonSpace, GateResidual, Projector
-from flexcoder.reporting import MemoryLogger
+from flexcoder.metric_logger import MemoryLogger
 
 
 def _check_all_parameters_get_finite_gradients(module: torch.nn.Module, loss: torch.Tensor) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from flexcoder import MemoryLogger, TrialConfig, TrialContext, run_trial
-from flexcoder.flexclip.stage1 import MEMO_SIZE, clear_memo, memo_stats, stage1_pseudo_pairs
+from flexcoder.flexclip.stage1_memo import MEMO_SIZE, clear_memo, memo_stats, stage1_pseudo_pairs
 
 SMALL = {
     "flexclip.generator.epochs": 2,

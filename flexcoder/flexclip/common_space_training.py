@@ -16,10 +16,10 @@ import torch
 
 from flexcoder.data.tasks import FeatureSet
 from flexcoder.flexclip import losses
+from flexcoder.flexclip.common_space import CommonSpace
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
-from flexcoder.flexclip.projector import CommonSpace
+from flexcoder.metric_logger import MetricLogger
 from flexcoder.metrics import cross_modal_map
-from flexcoder.reporting import MetricLogger
 
 
 @torch.no_grad()
