@@ -13,7 +13,7 @@ Prints measured figures; nothing asserts a time. Each benchmark compares against
    baseline too slow to run in full is timed on a subsample and extrapolated; its figure name says so.
 4. memory: peak RSS of one trial in a fresh process and of the driver doing a 500-trial `--dry-run`.
 5. packing: K loss-weight settings of one FLEX-CLIP cell, (a) whole trials, one fresh process per trial vs one
-   process running all K (the stage-1 memo, `flexcoder.flexclip.stage1`, trains CoFeG once), and (b) stage 2
+   process running all K (the stage-1 memo, `flexcoder.flexclip.stage1_memo`, trains CoFeG once), and (b) stage 2
    alone, K separate trainings vs one packed (vmapped) training.
 6. cluster: a local Ray cluster with many logical CPUs (`grid.local_cluster`) runs a probe space of searched cells
    and one-trial grid cells twice: as one schedule (the driver) and as the old one-cell-at-a-time schedule (the
@@ -21,6 +21,11 @@ Prints measured figures; nothing asserts a time. Each benchmark compares against
    utilisation = busy trial-seconds / (slots x span), from the child runs' start and end times in MLflow.
 7. scale: `grid/run.py` on a space of N cells of small CODER trials, as a separate process: seconds from launch
    to the first trial's run in MLflow, and the driver's peak resident memory, sampled from /proc while it runs.
+8. llm: one dataset's ATG request set (attributes, analogous objects and synonyms of every class) sent by several
+   concurrent Ray tasks, as trials send it, to the grid's vLLM actor running SmolLM2-135M-Instruct on CPU in
+   .venv-llm, with and without structured output; against plain `transformers` `generate` on the same chat prompts
+   (`infra/llm/hf_generate.py`, padded batches) in the same run. Prompts/s, generated tokens/s, engine start, merged
+   batches, and the share of answers that parse. Needs `bash infra/llm/prepare_cpu.sh`.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from typing import Any
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead", "caches", "kernels", "memory", "packing", "cluster", "scale")
+BENCHMARKS = ("overhead", "caches", "kernels", "memory", "packing", "cluster", "scale", "llm")
 
 
 def _seconds(fn: Callable[[], Any], repeat: int = 1) -> float:
@@ -340,9 +345,9 @@ def bench_flexclip_epoch(repeat: int = 3) -> dict[str, float]:
     from dataclasses import replace
 
     from flexcoder.data.tasks import retrieval_task
+    from flexcoder.flexclip.common_space_training import train_projection
     from flexcoder.flexclip.config import LossWeights, ProjectorConfig
     from flexcoder.flexclip.losses import info_nce
-    from flexcoder.flexclip.projection import train_projection
     from flexcoder.metrics import cross_modal_map
 
     task = retrieval_task("wikipedia", "simulated", 5, 0)
@@ -575,9 +580,9 @@ def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
     from dataclasses import replace
 
     from flexcoder.data.tasks import retrieval_task
+    from flexcoder.flexclip.common_space_training import train_projection
     from flexcoder.flexclip.config import LossWeights, ProjectorConfig
     from flexcoder.flexclip.packed import train_projection_packed
-    from flexcoder.flexclip.projection import train_projection
 
     task = retrieval_task("wikipedia", "simulated", 5, 0)
     cfg = replace(ProjectorConfig(), epochs=epochs)
@@ -826,6 +831,114 @@ def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path |
     }
 
 
+# ------------------------------------------------------------------------------------------------------------ 8 llm
+
+
+def _parse_rate(requests: Sequence, answers: Sequence[str]) -> float:
+    """Share of answers that parse into at least one item (both halves of a pairwise answer)."""
+    from flexcoder.textgen import parse_list, parse_ovo
+
+    ok = 0
+    for req, ans in zip(requests, answers):
+        parsed = parse_ovo(ans, *req.classes) if req.kind == "ovo" else (parse_list(ans),)
+        ok += all(p.status == "ok" for p in parsed)
+    return ok / max(len(requests), 1)
+
+
+def bench_llm(
+    dataset: str = "wikipedia",
+    tasks: int = 3,
+    max_tokens: int = 96,
+    hf_batch: int = 8,
+    kinds: Sequence[str] = ("att", "ana", "syno"),
+) -> dict:
+    import ray
+
+    from flexcoder.data.registry import get_dataset
+    from flexcoder.textgen import TextgenConfig, build_request
+    from flexcoder.textgen.prompts import chat_messages
+    from grid.textgen_actor import start_textgen_actor, stop_textgen_actor
+
+    python = ROOT / ".venv-llm" / "bin" / "python"
+    model = Path("~/.cache/flexcoder/models/SmolLM2-135M-Instruct").expanduser()
+    if not python.exists() or not (model / "config.json").is_file():
+        return {"skipped": "no .venv-llm or SmolLM2 folder: run `bash infra/llm/prepare_cpu.sh`"}
+    classes = get_dataset(dataset).classes
+    requests = [build_request(k, (c,)) for c in classes for k in kinds]
+    chunks = [requests[i::tasks] for i in range(tasks)]
+    figures: dict[str, float | str] = {"dataset": dataset, "prompts": len(requests), "trials_asking": tasks}
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+
+    @ray.remote(num_cpus=0)
+    def trial(client, chunk):
+        return client.generate(chunk)
+
+    try:
+        for structured in (True, False):
+            tag = "vllm_structured" if structured else "vllm_free"
+            cfg = TextgenConfig(
+                backend="vllm",
+                model=str(model),
+                python=str(python),
+                num_gpus=0,
+                enforce_eager=True,
+                max_tokens=max_tokens,
+                temperature=0.0,
+                structured=structured,
+            )
+            name = f"bench-llm-{tag}"
+            client = start_textgen_actor(cfg, "flexcoder-bench", name, num_cpus=0)
+            try:
+                client.generate([build_request("syno", ("warm up",))])  # the engine starts on the first request
+                before = client.stats()
+                start = time.perf_counter()
+                parts = ray.get([trial.remote(client, c) for c in chunks])
+                wall = time.perf_counter() - start
+                stats = client.stats()
+            finally:
+                stop_textgen_actor("flexcoder-bench", name)
+            answers: list[str] = [""] * len(requests)
+            for i, part in enumerate(parts):
+                answers[i::tasks] = part
+            tokens = stats["generated_tokens"] - before["generated_tokens"]
+            batches = stats["batches"][len(before["batches"]) :]
+            figures[f"{tag}_engine_start_s"] = stats["engine_start_s"]
+            figures[f"{tag}_wall_s"] = wall
+            figures[f"{tag}_prompts_per_s"] = len(requests) / wall
+            figures[f"{tag}_tokens"] = tokens
+            figures[f"{tag}_tokens_per_s"] = tokens / wall
+            figures[f"{tag}_batches"] = len(batches)
+            figures[f"{tag}_max_trials_per_batch"] = max((b[0] for b in batches), default=0)
+            figures[f"{tag}_parse_ok_rate"] = _parse_rate(requests, answers)
+    finally:
+        if started:
+            ray.shutdown()
+    job = {
+        "model": str(model),
+        "conversations": [chat_messages(r, structured=False) for r in requests],
+        "max_tokens": max_tokens,
+        "batch": hf_batch,
+    }
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(
+        [str(python), str(ROOT / "infra" / "llm" / "hf_generate.py")],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    hf = json.loads(out.stdout)
+    figures["transformers_wall_s"] = hf["seconds"]
+    figures["transformers_prompts_per_s"] = len(requests) / hf["seconds"]
+    figures["transformers_tokens"] = hf["generated_tokens"]
+    figures["transformers_tokens_per_s"] = hf["generated_tokens"] / hf["seconds"]
+    figures["transformers_parse_ok_rate"] = _parse_rate(requests, hf["answers"])
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen = [b.strip() for b in args.only.split(",") if b.strip()]
@@ -863,6 +976,9 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in chosen:
         cells, limit = (300, 120.0) if args.quick else (args.scale_cells, None)
         print_table("7. scale: a many-cell space", bench_scale(cells, limit, workdir and workdir / "scale"))
+    if "llm" in chosen:
+        sizes = {"max_tokens": 32, "kinds": ("att",)} if args.quick else {}
+        print_table("8. llm: the grid's vLLM actor on CPU vs plain transformers", bench_llm(**sizes))
     return 0
 
 

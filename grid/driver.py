@@ -198,11 +198,32 @@ def run_grid(space: Space, options: RunOptions) -> int:
             )
         return 1 if failed else 0
     finally:
-        for name in textgen:
+        for name, client in textgen.items():
+            _print_textgen_stats(name, client)
             stop_textgen_actor(NAMESPACE, name)  # detached actors outlive the job otherwise
         if started_ray:
             with phase("ray_shutdown"):
                 ray.shutdown()
+
+
+def _print_textgen_stats(name: str, client) -> None:
+    """One line per LLM the grid used: prompts answered from the cache and by the model, and its speed."""
+    if client.cfg.backend not in ("vllm", "openai"):
+        return
+    try:
+        stats = client.stats()
+    except Exception as e:  # noqa: BLE001 - a dead actor has no figures; the grid's result stands
+        print(f"[grid] text generator {name}: no figures ({type(e).__name__})", flush=True)
+        return
+    seconds = stats.get("seconds", 0.0)
+    rate = f", {stats.get('generated_tokens', 0) / seconds:.1f} tokens/s" if seconds else ""
+    merged = [callers for callers, _ in stats.get("batches", [])]
+    print(
+        f"[grid] text generator {client.cfg.model}: {stats.get('cache_hits', 0)} answers from the cache, "
+        f"{stats.get('prompts', 0)} generated in {len(merged)} batches (up to {max(merged, default=0)} trials "
+        f"each), {stats.get('generated_tokens', 0)} tokens in {seconds:.1f} s{rate}",
+        flush=True,
+    )
 
 
 @contextlib.contextmanager

@@ -33,6 +33,14 @@ def variant_of(flat: Mapping[str, Any]) -> str:
     return flat["method"] if variant is None else str(variant)
 
 
+def llm_label(backend: Any, model: Any) -> str:
+    """Which text generator wrote a CODER run's texts: "template", "file", or the LLM's name (a model folder's
+    name, a hub id's last part): "SmolLM2-135M-Instruct", "Qwen2.5-7B-Instruct"."""
+    if backend in ("vllm", "openai") and model:
+        return str(model).rstrip("/").rsplit("/", 1)[-1]
+    return str(backend)
+
+
 def identity_tags(flat: Mapping[str, Any]) -> dict[str, str]:
     """The tags that say what a run is: the same on a cell's parent run and on its trials, baselines and searched
     cells included, so the UI can filter and group by any of them."""
@@ -41,6 +49,7 @@ def identity_tags(flat: Mapping[str, Any]) -> dict[str, str]:
     tags["data"] = "simulated" if flat["backbone"] == "simulated" else "real"
     if flat["method"] == "coder" and tags["variant"] == "coder":
         tags["text_set"] = str(setting(flat, "coder.text_set"))
+        tags["llm"] = llm_label(setting(flat, "coder.textgen.backend"), setting(flat, "coder.textgen.model"))
     return tags
 
 
@@ -48,7 +57,11 @@ def cell_label(flat: Mapping[str, Any], grid_values: Mapping[str, Any], searched
     """A cell's run name, from its constants and its grid-listed params (those beyond the axes)."""
     method, variant = flat["method"], variant_of(flat)
     head = [method] if variant == method else [method, variant]
-    head += [f"{_leaf(k)}={_short(v)}" for k, v in sorted(grid_values.items()) if not k.endswith(".variant")]
+    head += [
+        f"{_leaf(k)}={llm_label('vllm', v) if k == 'coder.textgen.model' else _short(v)}"
+        for k, v in sorted(grid_values.items())
+        if not k.endswith(".variant")
+    ]
     if searched:
         head.append("(searched)")
     parts = [" ".join(head), str(flat["dataset"])]

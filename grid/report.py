@@ -36,6 +36,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID  # noqa: E402
 
 from flexcoder import ConfigError, TrialConfig  # noqa: E402
 from flexcoder.data.registry import get_dataset  # noqa: E402
+from grid.naming import llm_label  # noqa: E402
 from grid.tracking import default_tracking_uri, normalise_uri, search_all_runs  # noqa: E402
 
 SIMULATED_HEADER = "SIMULATED DATA — not the papers' numbers"
@@ -327,12 +328,16 @@ def coder_table(cells: Sequence[CellResult]) -> Table | None:
     if not cells:
         return None
     named = ["coder.variant", "coder.text_set", "coder.rerank"]
-    others = [k for k in varying_keys(cells) if k not in named]
+    varying = varying_keys(cells)
+    # The text generator's settings are one column, the LLM (template, or the model's name), when any of them varies.
+    by_llm = any(k.startswith("coder.textgen.") for k in varying)
+    others = [k for k in varying if k not in named and not k.startswith("coder.textgen.")]
     shots = sorted({c.shots for c in cells})
     rows = []
     for dataset in _dataset_order(cells):
         here = [c for c in cells if c.dataset == dataset]
-        for key, group in _group(here, named + others).items():
+        for key, group in _group_by(here, lambda c: (*(c.setting.get(k) for k in named + others), _llm(c))).items():
+            key = key if by_llm else key[:-1]
             row = [dataset, *(v if v is not None else "" for v in key)]
             for s in shots:
                 values = [c.metrics["test/top1"] for c in group if c.shots == s and "test/top1" in c.metrics]
@@ -353,6 +358,7 @@ def coder_table(cells: Sequence[CellResult]) -> Table | None:
         "text set",
         "rerank",
         *(k.removeprefix("coder.") for k in others),
+        *(["LLM"] if by_llm else []),
         *(f"{s}-shot top-1 %" for s in shots),
         "paper",
     ]
@@ -362,6 +368,12 @@ def coder_table(cells: Sequence[CellResult]) -> Table | None:
         rows,
         ["mean ± sample std over seeds (n = seeds); an empty entry is a setting not run at that shot count."],
     )
+
+
+def _llm(cell: CellResult) -> str:
+    if cell.setting.get("coder.variant") != "coder":
+        return ""  # the CLIP baselines read no generated text
+    return llm_label(cell.setting.get("coder.textgen.backend"), cell.setting.get("coder.textgen.model"))
 
 
 # ------------------------------------------------------------------------------------------------------------- plots

@@ -1,26 +1,37 @@
 """One text generator shared by every Tune trial of a grid: a named, detached Ray actor and a picklable client.
 
-The driver calls `start_textgen_actor(cfg, namespace)` before `Tuner.fit()` and passes the returned
-`TextgenClient` to trials as `TrialContext.textgen`; trials call `client.generate(requests)`, which forwards the
-whole batch to the actor by name (a named detached actor, get_if_exists=True, whole batches per call
-because a plain actor runs one method at a time). The actor wraps `flexcoder.textgen.create_generator(cfg)`, so its
-disk cache and backend (vLLM on `cfg.num_gpus` GPUs) live once per grid. Being detached, it outlives a failing
-trial and the driver; `stop_textgen_actor(namespace)` kills it. If the actor died, the client re-creates it (or
-gets the one another client already re-created: get_if_exists) and retries the batch once.
+The driver calls `start_textgen_actor(cfg, namespace)` before `Tuner.fit()` and passes the returned `TextgenClient` to
+trials as `TrialContext.textgen`; trials call `client.generate(requests)`, which forwards the whole batch to the actor
+by name (a named detached actor, get_if_exists=True). The actor wraps `flexcoder.textgen.create_generator(cfg)`, so its
+disk cache and backend (vLLM on `cfg.num_gpus` GPUs) live once per grid. Being detached, it outlives a failing trial and
+the driver; `stop_textgen_actor(namespace)` stops its engine and kills it. If the actor died, the client re-creates it
+(or gets the one another client already re-created: get_if_exists) and retries the batch once.
+
+The actor runs calls from many trials at once (a threaded actor, `max_concurrency`), and its generator merges
+concurrent requests into one backend batch (`flexcoder.textgen.coalescing`). With `cfg.python` it runs in another
+Python environment (vLLM's CPU build pins its own torch): Ray starts the worker with that interpreter and this
+repository on its PYTHONPATH, so the trials' environment never imports vLLM.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import ray
 
-from flexcoder.textgen import TextgenConfig, TextRequest, create_generator
+from flexcoder.textgen import CachedGenerator, TextgenConfig, TextRequest, backend_of, create_generator
+from flexcoder.textgen.coalescing import CoalescingGenerator
 
 ACTOR_NAME = "flexcoder-textgen"
+# Requests from this many trials can wait on the actor at once (they are served in merged batches).
+MAX_CONCURRENCY = 64
+# The folder that holds the flexcoder and grid packages: the PYTHONPATH of an actor in another environment.
+CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
 class TextgenActor:
@@ -28,7 +39,7 @@ class TextgenActor:
 
     def __init__(self, cfg: TextgenConfig):
         self.cfg = cfg
-        self.generator = create_generator(cfg)
+        self.generator = create_generator(cfg, concurrent=True)
         self.calls = 0
 
     def generate(self, requests: Sequence[TextRequest]) -> list[str]:
@@ -39,18 +50,55 @@ class TextgenActor:
         return self.generator.identity()
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "calls": self.calls, "backend": self.cfg.backend}
+        return {"pid": os.getpid(), "calls": self.calls, "backend": self.cfg.backend, "python": sys.executable}
+
+    def stats(self) -> dict[str, Any]:
+        """The backend's counters (prompts, generated tokens, engine seconds), the cache's, and the merged batches."""
+        out: dict[str, Any] = dict(getattr(backend_of(self.generator), "stats", dict)())
+        layer = self.generator
+        while layer is not None:
+            if isinstance(layer, CachedGenerator):
+                out["cache_hits"] = layer.hits
+            if isinstance(layer, CoalescingGenerator):
+                out["batches"] = list(layer.batches)
+            layer = getattr(layer, "inner", None)
+        return out
+
+    def shutdown(self) -> None:
+        close = getattr(backend_of(self.generator), "close", None)
+        if close is not None:
+            close()
+
+
+def runtime_env(cfg: TextgenConfig) -> dict[str, Any] | None:
+    """The actor's environment when `cfg.python` names another interpreter; None runs it in the driver's."""
+    if not cfg.python:
+        return None
+    python = CODE_ROOT / Path(cfg.python).expanduser()  # a relative path: from the repository root
+    if not python.exists():
+        raise FileNotFoundError(
+            f"coder.textgen.python: {python} does not exist; `bash infra/llm/prepare_cpu.sh` makes .venv-llm"
+        )
+    env = {"PYTHONPATH": str(CODE_ROOT), "VLLM_CPU_KVCACHE_SPACE": str(cfg.cpu_kv_cache_gib)}
+    if Path(cfg.model).expanduser().exists():
+        env["HF_HUB_OFFLINE"] = "1"  # a local model folder: never ask the hub
+    return {"py_executable": str(python), "env_vars": env}
 
 
 def _actor_options(cfg: TextgenConfig, name: str, namespace: str, num_cpus: float) -> dict[str, Any]:
-    return {
+    options = {
         "name": name,
         "namespace": namespace,
         "lifetime": "detached",
         "get_if_exists": True,
         "num_cpus": num_cpus,
         "num_gpus": cfg.num_gpus if cfg.backend == "vllm" else 0,
+        "max_concurrency": MAX_CONCURRENCY,
     }
+    env = runtime_env(cfg)
+    if env is not None:
+        options["runtime_env"] = env
+    return options
 
 
 def _get_or_create(cfg: TextgenConfig, name: str, namespace: str, num_cpus: float):
@@ -102,8 +150,11 @@ class TextgenClient:
         return self._call("identity")
 
     def info(self) -> dict[str, Any]:
-        """{"pid", "calls", "backend"} of the actor instance serving this client."""
+        """{"pid", "calls", "backend", "python"} of the actor instance serving this client."""
         return self._call("info")
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("stats")
 
 
 def start_textgen_actor(
@@ -121,12 +172,16 @@ def start_textgen_actor(
     return client
 
 
-def stop_textgen_actor(namespace: str, name: str = ACTOR_NAME) -> bool:
-    """Kill the named actor (detached actors outlive their job). False when there was none."""
+def stop_textgen_actor(namespace: str, name: str = ACTOR_NAME, timeout_s: float = 60.0) -> bool:
+    """Stop the named actor's engine, then kill it (detached actors outlive their job). False when there was none."""
     try:
         handle = ray.get_actor(name, namespace=namespace)
     except ValueError:
         return False
+    try:
+        ray.get(handle.shutdown.remote(), timeout=timeout_s)
+    except Exception:  # noqa: BLE001 - a dead or hung actor is killed all the same
+        pass
     ray.kill(handle, no_restart=True)
     return True
 
@@ -138,10 +193,12 @@ def actor_name(cfg: TextgenConfig) -> str:
 
 
 def start_grid_textgen(configs: Iterable[TextgenConfig], namespace: str) -> dict[str, TextgenClient]:
-    """{actor name: client} for every distinct config. vLLM gets a CPU (and its GPUs); the offline backends need
-    no CPU reservation (our choice: on a 2-core machine a reserved CPU would halve trial throughput)."""
+    """{actor name: client} for every distinct config. vLLM on GPUs gets a CPU for its engine loop; every other
+    backend reserves none (ours: on a 2-core machine a reserved CPU would halve the trials in flight, and on vLLM's
+    CPU build the engine computes on every core whatever is reserved, while the trials waiting for it are idle)."""
     clients = {}
     for cfg in dict.fromkeys(configs):
         name = actor_name(cfg)
-        clients[name] = start_textgen_actor(cfg, namespace, name, num_cpus=1.0 if cfg.backend == "vllm" else 0.0)
+        cpus = 1.0 if cfg.backend == "vllm" and cfg.num_gpus > 0 else 0.0
+        clients[name] = start_textgen_actor(cfg, namespace, name, num_cpus=cpus)
     return clients

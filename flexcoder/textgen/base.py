@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 Kind = Literal["att", "ana", "syno", "ovo"]
@@ -44,3 +44,22 @@ class TextGenerator(Protocol):
     def generate(self, requests: Sequence[TextRequest]) -> list[str]: ...
 
     def identity(self) -> dict: ...
+
+
+@dataclass
+class GenerationCounts:
+    """What an LLM backend has done: backend calls, prompts answered, tokens generated, seconds spent generating."""
+
+    calls: int = 0
+    prompts: int = 0
+    generated_tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, prompts: int, tokens: int, seconds: float) -> None:
+        self.calls += 1
+        self.prompts += prompts
+        self.generated_tokens += tokens
+        self.seconds += seconds
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)

@@ -31,7 +31,17 @@ studies:
     dataset: pascal_sentence
     params: {coder.text_set: name+att}
 """
-EXCLUDES = [".venv", ".git", "mlflow.db", "mlruns", "mlartifacts", "ray_results", ".flexcoder_cache", "__pycache__"]
+EXCLUDES = [
+    ".venv",
+    ".venv-llm",
+    ".git",
+    "mlflow.db",
+    "mlruns",
+    "mlartifacts",
+    "ray_results",
+    ".flexcoder_cache",
+    "__pycache__",
+]
 
 
 @pytest.fixture(scope="module")

@@ -102,3 +102,20 @@ def test_cells_of_two_studies_that_would_share_a_label_are_told_apart_by_study()
         "study1 · flexclip full · wikipedia · 0 shots · seed 0",
         "flexclip full (searched) · wikipedia · 0 shots · seed 0",
     ]
+
+
+def test_coder_tags_the_llm_that_wrote_its_texts():
+    llm = {
+        (): "template",
+        ("vllm", "~/.cache/flexcoder/models/SmolLM2-135M-Instruct"): "SmolLM2-135M-Instruct",
+        ("vllm", "Qwen/Qwen2.5-7B-Instruct"): "Qwen2.5-7B-Instruct",
+        ("openai", "gpt-4o-mini"): "gpt-4o-mini",
+        ("file",): "file",
+    }
+    for setting, want in llm.items():
+        keys = dict(zip(("coder.textgen.backend", "coder.textgen.model"), setting))
+        assert identity_tags(_point("coder", "coder", **keys))["llm"] == want
+    assert "llm" not in identity_tags(_point("coder", "clip_prompt"))  # a CLIP baseline reads no generated text
+    model = "~/.cache/flexcoder/models/SmolLM2-135M-Instruct"
+    point = _point("coder", "coder", **{"coder.textgen.backend": "vllm", "coder.textgen.model": model})
+    assert cell_label(point, {"coder.textgen.model": model}).startswith("coder model=SmolLM2-135M-Instruct · ")

@@ -273,3 +273,26 @@ def test_report_of_a_real_grid_run_matches_its_parent_runs(ray_local, tmp_path, 
     for p in parents:
         names = {a.path for a in client.list_artifacts(p.info.run_id, "report")}
         assert f"report/{p.data.tags['method']}_pascal_sentence_vs_shots.png" in names
+
+
+def test_coder_table_gives_the_llm_one_column_when_the_text_generator_varies():
+    from grid.report import CellResult
+
+    def cell(text_set, top1, **textgen):
+        setting = {"coder.variant": "coder", "coder.text_set": text_set, "coder.rerank": "False"}
+        setting.update({f"coder.textgen.{k}": v for k, v in textgen.items()})
+        return CellResult("r", "c", "coder", "wikipedia", 0, 0, True, setting, {}, "val/top1", {"test/top1": top1})
+
+    smol = {"backend": "vllm", "model": "/m/SmolLM2-135M-Instruct", "python": ".venv-llm/bin/python"}
+    cells = [
+        cell("name+att", 0.9, backend="template"),
+        cell("name+att", 0.8, **smol),
+        cell("name+att+ana", 0.7, **smol),
+    ]
+    table = coder_table(cells)
+    assert table.columns == ["dataset", "variant", "text set", "rerank", "LLM", "0-shot top-1 %", "paper"]
+    assert [r[2:6] for r in table.rows] == [
+        ["name+att", "False", "template", "90.00 (n=1)"],
+        ["name+att", "False", "SmolLM2-135M-Instruct", "80.00 (n=1)"],
+        ["name+att+ana", "False", "SmolLM2-135M-Instruct", "70.00 (n=1)"],
+    ]

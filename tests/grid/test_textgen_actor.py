@@ -83,3 +83,29 @@ def test_stop_reports_whether_an_actor_was_there(local_ray):
     start_textgen_actor(TextgenConfig(), NS, num_cpus=0)
     assert stop_textgen_actor(NS) is True
     assert stop_textgen_actor(NS) is False
+
+
+def test_concurrent_trials_share_merged_batches(client):
+    """Three trials' calls in flight at once (sent without waiting, so they reach the actor within its merge window,
+    whatever the time Ray takes to start a task) are served in fewer engine calls, each caller its own answers."""
+    handle = client.handle()
+    asks = [["dog", "cat"], ["cat", "horse"], ["dog"]]
+    pending = [handle.generate.remote([build_request("att", (x,)) for x in a]) for a in asks]
+    answers = ray.get(pending)
+    assert [len(a) for a in answers] == [2, 2, 1] and answers[0][1] == answers[1][0]  # each got its own, in order
+    batches = client.stats()["batches"]
+    assert sum(n for _, n in batches) == 5 and len(batches) < 3  # fewer engine calls than trials
+
+
+def test_an_actor_in_another_environment_needs_that_python(tmp_path):
+    from grid.textgen_actor import CODE_ROOT, runtime_env
+
+    assert runtime_env(TextgenConfig()) is None  # the driver's own Python
+    with pytest.raises(FileNotFoundError, match=r"coder.textgen.python: .*nowhere/bin/python.*prepare_cpu.sh"):
+        runtime_env(TextgenConfig(python=str(tmp_path / "nowhere" / "bin" / "python")))
+    python = tmp_path / "env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.touch()
+    env = runtime_env(TextgenConfig(backend="vllm", model=str(tmp_path), python=str(python)))
+    assert env["py_executable"] == str(python)
+    assert env["env_vars"]["PYTHONPATH"] == str(CODE_ROOT) and env["env_vars"]["HF_HUB_OFFLINE"] == "1"

@@ -162,6 +162,8 @@ def test_vllm_backend_generates_with_a_tiny_random_llama(tmp_path, monkeypatch):
         temperature=0.0,
         gpu_memory_utilization=0.3,
         cache_dir=str(tmp_path / "cache"),
+        chat=False,  # a random model has no chat template: plain completion prompts, unconstrained
+        structured=False,
     )
     gen = create_generator(cfg)
     reqs = [build_request("att", ("dog",)), build_request("ovo", ("dog", "cat"))]
@@ -169,3 +171,28 @@ def test_vllm_backend_generates_with_a_tiny_random_llama(tmp_path, monkeypatch):
     assert len(out) == 2 and out[0].startswith("_") and out[1].startswith("For dog:")
     parse_list(out[0]), parse_ovo(out[1], "dog", "cat")  # random text: must parse or be counted, never crash
     assert gen.backend_calls == 1 and gen.generate(reqs) == out and gen.backend_calls == 1
+
+
+def test_openai_config_needs_a_model_and_an_environment_variable_name():
+    with pytest.raises(ConfigError, match="model"):
+        build(TextgenConfig, {"backend": "openai"})
+    with pytest.raises(ConfigError, match="api_key_env"):
+        build(TextgenConfig, {"backend": "openai", "model": "m", "api_key_env": "sk-abc123"})
+    cfg = build(TextgenConfig, {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"})
+    assert "api_key" not in str(cfg.llm_identity()) and "127.0.0.1" not in str(cfg.llm_identity())
+
+
+def test_an_unreachable_openai_server_is_named_in_the_error(monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    gen = create_generator(TextgenConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1"))
+    with pytest.raises(RuntimeError, match=r"cannot reach http://127.0.0.1:9/v1/chat/completions"):
+        gen.generate([build_request("att", ("dog",))])
+
+
+def test_a_missing_local_model_folder_fails_before_any_request(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))  # the import succeeds; the engine never starts
+    with pytest.raises(FileNotFoundError, match="coder.textgen.model"):
+        create_generator(TextgenConfig(backend="vllm", model=str(tmp_path / "missing")))
