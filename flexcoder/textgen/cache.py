@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from flexcoder.atomic_file import write_atomic
 from flexcoder.textgen.base import TextGenerator, TextRequest
 
 
@@ -48,19 +47,8 @@ class CachedGenerator:
             return None
 
     def _store(self, key: str, identity: dict, prompt: str, answer: str) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"identity": identity, "prompt": prompt, "answer": answer}, f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        record = {"identity": identity, "prompt": prompt, "answer": answer}
+        write_atomic(self._path(key), lambda f: json.dump(record, f, ensure_ascii=False))
 
     def generate(self, requests: Sequence[TextRequest]) -> list[str]:
         identity = self.inner.identity()
