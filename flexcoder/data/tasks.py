@@ -8,65 +8,20 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet, TextEncoder
 from flexcoder.data.halves import class_halves
 from flexcoder.data.items import check_data_available, read_items
 from flexcoder.data.registry import DatasetSpec, get_dataset
 from flexcoder.data.simulated import SimulatedClip
 
-TextEncoder = Callable[[Sequence[str]], torch.Tensor]
-
 VAL_CAP = 1000  # our choice: enough queries for a stable validation mAP / accuracy, cheap on 2 cores
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    """L2-normalised CLIP features of a set of items.
-
-    Attributes:
-        image: [N, D] image features.
-        text: [N, D] features of each image's paired text, or None (classification data).
-        labels: [N, C] bool multi-hot over the dataset's classes (one-hot for single-label data).
-    """
-
-    image: torch.Tensor
-    text: torch.Tensor | None
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return self.image.shape[0]
-
-    def subset(self, index: torch.Tensor) -> FeatureSet:
-        return FeatureSet(self.image[index], None if self.text is None else self.text[index], self.labels[index])
-
-    @staticmethod
-    def concat(parts: Sequence[FeatureSet]) -> FeatureSet:
-        text = None if any(p.text is None for p in parts) else torch.cat([p.text for p in parts])
-        return FeatureSet(torch.cat([p.image for p in parts]), text, torch.cat([p.labels for p in parts]))
-
-
-@dataclass(frozen=True)
-class DatasetFeatures:
-    """A dataset's train and test features under one backbone, with that backbone's text encoder.
-
-    Attributes:
-        spec: the dataset's spec; for real data, its class names and sizes are the data root's (a few-shot
-            classification dataset's registry entry holds placeholders until its split file is read).
-        encode_text: texts -> [N, D] L2-normalised features in the same space as `train.image`.
-        simulated: True for the embedded simulated world, False for real images through a real CLIP.
-    """
-
-    spec: DatasetSpec
-    train: FeatureSet
-    test: FeatureSet
-    encode_text: TextEncoder
-    simulated: bool
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from flexcoder.data.tasks import FeatureSet
+from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.flexclip import losses
 from flexcoder.flexclip.attributes import item_conditions
 from flexcoder.flexclip.cofeg import MODALITIES, CoFeG

@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 import torch
 
-from flexcoder.data.tasks import FeatureSet
+from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.flexclip import losses
 from flexcoder.flexclip.common_space import CommonSpace
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig

@@ -14,7 +14,8 @@ import time
 import torch
 
 from flexcoder.config import TrialConfig
-from flexcoder.data.tasks import FeatureSet, retrieval_task
+from flexcoder.data.feature_sets import FeatureSet
+from flexcoder.data.tasks import retrieval_task
 from flexcoder.flexclip.attributes import class_attributes
 from flexcoder.flexclip.cofeg_training import generate_pseudo_pairs, pseudo_count, train_cofeg
 from flexcoder.flexclip.common_space_training import evaluate, train_projection

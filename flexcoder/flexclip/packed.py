@@ -17,7 +17,7 @@ from dataclasses import astuple
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from flexcoder.data.tasks import FeatureSet
+from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.flexclip import losses
 from flexcoder.flexclip.common_space import CommonSpace
 from flexcoder.flexclip.common_space_training import epoch_batches, stage2_lr

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from flexcoder.data.tasks import FeatureSet
+from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.metric_logger import MemoryLogger, MetricLogger
 
 MEMO_SIZE = 8  # our choice: a pseudo set is ~1 MB (Wikipedia: 5 target classes x 200 pairs x 2 x 512 floats)

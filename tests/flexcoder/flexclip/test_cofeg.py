@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flexcoder.data.tasks import FeatureSet, retrieval_task
+from flexcoder.data.feature_sets import FeatureSet
+from flexcoder.data.tasks import retrieval_task
 from flexcoder.flexclip.attributes import class_attributes, item_conditions
 from flexcoder.flexclip.cofeg import CoFeG, ConditionalCritic, ConditionalEncoder, ConditionalGenerator
 from flexcoder.flexclip.cofeg_training import generate_pseudo_pairs, pseudo_count, train_cofeg

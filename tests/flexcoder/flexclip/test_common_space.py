@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from flexcoder.data.tasks import FeatureSet
+from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.flexclip.common_space import CommonSpace, GateResidual, Projector
 from flexcoder.flexclip.common_space_training import epoch_batches, train_projection
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig

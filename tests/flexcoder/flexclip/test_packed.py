@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from flexcoder.data.tasks import FeatureSet
+from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.flexclip.common_space import CommonSpace
 from flexcoder.flexclip.common_space_training import train_projection
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
