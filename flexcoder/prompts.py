@@ -11,6 +11,18 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+# The plain CLIP classifier's templates (a subset of OpenAI CLIP's ImageNet ensemble): CODER's CLIP baseline and
+# Tip-Adapter, and the embedded classification world's zero-shot fit.
+CLIP_TEMPLATES = (
+    "a photo of a {}.",
+    "a bad photo of a {}.",
+    "a photo of the large {}.",
+    "a photo of the small {}.",
+    "a rendering of a {}.",
+    "a cropped photo of the {}.",
+    "a bright photo of a {}.",
+)
+
 
 def prompt_prototypes(
     encode_text: Callable[[Sequence[str]], torch.Tensor], classes: Sequence[str], templates: Sequence[str]

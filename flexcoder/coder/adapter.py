@@ -9,9 +9,11 @@ Init alpha = 1.66, beta = 72.0 (Tip-Adapter defaults, official configs). Optiona
 used as given (the official augment_epoch = 1 pass of random crops is not available on precomputed features; our
 choice).
 
-The few-shot CLIP baseline is Tip-Adapter itself (Zhang et al., ECCV 2022, arXiv 2111.03930, official
-configs/imagenet.yaml): keys are the support images' CLIP features, the affinity is their raw cosine with the query,
-init alpha = 1.0, beta = 5.5, and the search is one round of 200 betas over [0.1, 7) x 20 alphas over [0.1, 3).
+The few-shot CLIP baseline is Tip-Adapter itself (Zhang et al., ECCV 2022, arXiv 2111.03930): keys are the support
+images' CLIP features, the affinity is their raw cosine with the query, and the search is one round of 200 betas over
+[0.1, beta_max) x 20 alphas over [0.1, alpha_max). The official configs set the init and the ranges per dataset
+(`DatasetSpec.tip_adapter`); for datasets without one we start from alpha 1.0, beta 5.5 and search ImageNet's
+ranges (beta_max 7, alpha_max 3).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from flexcoder.metrics import cosine_matrix
 
-TIP_ADAPTER_INIT = (1.0, 5.5)  # (alpha, beta): Tip-Adapter's official ImageNet init
+TIP_ADAPTER_INIT = (1.0, 5.5)  # (alpha, beta) for datasets without an official setting (ours)
 TIP_ADAPTER_SEARCH = {"beta_range": (0.1, 7.0), "alpha_range": (0.1, 3.0), "n_beta": 200, "n_alpha": 20, "rounds": 1}
 CODER_ADAPTER_SEARCH = {
     "beta_range": (0.1, 200.0),

@@ -49,6 +49,10 @@ class CoderConfig:
         adapter_search: search alpha/beta on the validation split (official: 500 betas in [0.1, 200) x 50 alphas in
             [0.1, 20), 3 re-centred rounds); the test accuracy reported is the one of the val-selected pair (our
             choice: the official max over init-hp and searched-hp test accuracy peeks at test, docs/methods.md §1.6).
+        tip_init_alpha, tip_init_beta, tip_alpha_max, tip_beta_max: Tip-Adapter's initial alpha/beta and the upper
+            ends of its validation search (`variant: tip_adapter`). None (the default) takes the dataset's official
+            setting (`DatasetSpec.tip_adapter`), and for datasets without one alpha 1.0, beta 5.5 searched up to
+            alpha 3, beta 7 (the ImageNet search range); a value set in the space wins.
         textgen: the text generator backend (`flexcoder.textgen.TextgenConfig`).
     """
 
@@ -62,6 +66,10 @@ class CoderConfig:
     adapter_alpha: float = 1.66
     adapter_beta: float = 72.0
     adapter_search: bool = True
+    tip_init_alpha: float | None = None
+    tip_init_beta: float | None = None
+    tip_alpha_max: float | None = None
+    tip_beta_max: float | None = None
     textgen: TextgenConfig = field(default_factory=TextgenConfig)
 
     def validate(self) -> None:
@@ -74,6 +82,13 @@ class CoderConfig:
             raise ValueError("rerank_threshold: must be in [0, 1] (a softmax probability gap)")
         if self.adapter_beta < 0 or self.adapter_alpha < 0:
             raise ValueError("adapter_alpha and adapter_beta must be >= 0")
+        for key in ("tip_init_alpha", "tip_init_beta"):
+            if (getattr(self, key) or 0.0) < 0:
+                raise ValueError(f"{key}: must be >= 0")
+        for key in ("tip_alpha_max", "tip_beta_max"):
+            value = getattr(self, key)
+            if value is not None and value <= 0.1:
+                raise ValueError(f"{key}: must be > 0.1 (the search starts at 0.1)")
 
     @property
     def text_types(self) -> tuple[str, ...]:

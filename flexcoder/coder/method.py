@@ -35,23 +35,12 @@ from flexcoder.config import TrialConfig
 from flexcoder.data.tasks import classification_task
 from flexcoder.methods import TrialContext
 from flexcoder.metrics import top_k_accuracy
-from flexcoder.prompts import prompt_prototypes
-
-# The plain CLIP baseline's templates (a subset of OpenAI CLIP's ImageNet ensemble).
-TEMPLATES = (
-    "a photo of a {}.",
-    "a bad photo of a {}.",
-    "a photo of the large {}.",
-    "a photo of the small {}.",
-    "a rendering of a {}.",
-    "a cropped photo of the {}.",
-    "a bright photo of a {}.",
-)
+from flexcoder.prompts import CLIP_TEMPLATES, prompt_prototypes
 
 
 def prompt_ensemble_weights(class_names, encode_text) -> torch.Tensor:
-    """[C, D] class prototypes of the CLIP classifier: the prompt prototypes of TEMPLATES (`flexcoder.prompts`)."""
-    return prompt_prototypes(encode_text, class_names, TEMPLATES)
+    """[C, D] class prototypes of the CLIP classifier: the prompt prototypes of CLIP_TEMPLATES (`flexcoder.prompts`)."""
+    return prompt_prototypes(encode_text, class_names, CLIP_TEMPLATES)
 
 
 def _generator(cfg: TrialConfig, ctx: TrialContext):
@@ -137,11 +126,32 @@ def _few_shot(cfg: TrialConfig, task, text_feats, val_coder, test_coder) -> dict
     return _cache_adapted(cfg, task, affinity, (cc.adapter_alpha, cc.adapter_beta), CODER_ADAPTER_SEARCH)
 
 
+def tip_adapter_hparams(cfg: TrialConfig, spec) -> tuple[tuple[float, float], dict]:
+    """((alpha, beta) init, search ranges) of Tip-Adapter for this trial: each value from the space when set, else
+    from the dataset's official setting, else TIP_ADAPTER_INIT / TIP_ADAPTER_SEARCH."""
+    cc, official = cfg.coder, spec.tip_adapter
+
+    def pick(explicit, field, default):
+        if explicit is not None:
+            return explicit
+        return getattr(official, field) if official is not None else default
+
+    init = (
+        pick(cc.tip_init_alpha, "init_alpha", TIP_ADAPTER_INIT[0]),
+        pick(cc.tip_init_beta, "init_beta", TIP_ADAPTER_INIT[1]),
+    )
+    search = dict(TIP_ADAPTER_SEARCH)
+    search["alpha_range"] = (0.1, pick(cc.tip_alpha_max, "alpha_max", TIP_ADAPTER_SEARCH["alpha_range"][1]))
+    search["beta_range"] = (0.1, pick(cc.tip_beta_max, "beta_max", TIP_ADAPTER_SEARCH["beta_range"][1]))
+    return init, search
+
+
 def _tip_adapter(cfg: TrialConfig, task) -> dict[str, float]:
     """Tip-Adapter (training-free): the cache keys are the support images' CLIP features, affinities raw cosines."""
     keys = task.support.image
     affinity = cosine_affinity(task.val.image, keys), cosine_affinity(task.test.image, keys)
-    return _cache_adapted(cfg, task, affinity, TIP_ADAPTER_INIT, TIP_ADAPTER_SEARCH)
+    init, search = tip_adapter_hparams(cfg, task.spec)
+    return _cache_adapted(cfg, task, affinity, init, search)
 
 
 def _cache_adapted(cfg: TrialConfig, task, affinity, init, search) -> dict[str, float]:

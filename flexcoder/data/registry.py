@@ -12,6 +12,20 @@ Task = Literal["retrieval", "classification"]
 
 
 @dataclass(frozen=True)
+class TipAdapterSetting:
+    """Tip-Adapter's hyper-parameters for one dataset, as its official config file sets them: the initial
+    (alpha, beta), and the validation search over 200 betas in [0.1, beta_max) x 20 alphas in [0.1, alpha_max)
+    (the config's `search_scale: [beta_max, alpha_max]`, `search_step: [200, 20]`). `source`: repository, file,
+    commit."""
+
+    init_alpha: float
+    init_beta: float
+    beta_max: float
+    alpha_max: float
+    source: str
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset known by name.
 
@@ -23,6 +37,7 @@ class DatasetSpec:
         multilabel: items may carry several labels (NUS-WIDE); retrieval relevance is "shares a label".
         layout: files and folders expected under `<data_root>/<name>/` for real data.
         provenance: where the class list, sizes and split come from.
+        tip_adapter: the official Tip-Adapter setting for this dataset, where its authors published one.
     """
 
     name: str
@@ -33,6 +48,7 @@ class DatasetSpec:
     multilabel: bool = False
     layout: tuple[str, ...] = ()
     provenance: str = ""
+    tip_adapter: TipAdapterSetting | None = None
 
     @property
     def num_classes(self) -> int:
@@ -164,6 +180,18 @@ register_dataset(
 _COOP_LAYOUT = ("split.json  (CoOp format: {train,val,test: [[path, label, classname], ...]})", "images/")
 _FOLDER_LAYOUT = ("train/  (one folder of images per class)", "val/  (the test split, same class folders)")
 _CUB_LAYOUT = ("classes.txt", "images.txt", "image_class_labels.txt", "train_test_split.txt", "images/")
+_TIP = "gaopengcuhk/Tip-Adapter configs/{}.yaml @ 4e29134179c971f2e617428f6dfe46066cf9b80d"
+_TIP_FORK = (
+    "OE-Heart/Tip-Adapter (a fork whose other configs equal the official ones) configs/{}.yaml @ "
+    "bf8fb377432400c96c749480de1128c877ee265c; the official repository's copy is not in our index"
+)
+_TIP_ADAPTER = {
+    "imagenet": TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("imagenet")),
+    "caltech101": TipAdapterSetting(3.0, 1.0, 12.0, 5.0, _TIP_FORK.format("caltech101")),
+    "dtd": TipAdapterSetting(2.0, 1.0, 13.0, 13.0, _TIP.format("dtd")),
+    "eurosat": TipAdapterSetting(2.0, 1.0, 12.0, 10.0, _TIP.format("eurosat")),
+    "oxford_pets": TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("oxford_pets")),
+}
 for _name, _n_classes, _n_test, _layout in [
     ("imagenet", 1000, 50000, _FOLDER_LAYOUT),
     ("caltech101", 100, 2465, _COOP_LAYOUT),
@@ -184,5 +212,6 @@ for _name, _n_classes, _n_test, _layout in [
             layout=_layout,
             provenance="CODER zero-shot datasets (exp_zero_shot.sh); class names come from the data root's split file "
             "or class folders (an optional classnames.txt gives readable names)",
+            tip_adapter=_TIP_ADAPTER.get(_name),
         )
     )
