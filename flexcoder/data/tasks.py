@@ -18,6 +18,7 @@ import torch
 from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet, TextEncoder
 from flexcoder.data.halves import class_halves
 from flexcoder.data.items import check_data_available, read_items
+from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry
 from flexcoder.data.registry import DatasetSpec, get_dataset
 from flexcoder.data.simulated import SimulatedClip
 
@@ -146,6 +147,16 @@ def _encode_text_real(backbone: str, device: str, precision: str, texts: Sequenc
 @functools.lru_cache(maxsize=8)
 def _simulated_features(name: str) -> DatasetFeatures:
     spec = get_dataset(name)
+    if name in classification_world_datasets():
+        from flexcoder.data.simulated_classification import simulate_classification
+
+        entry = classification_world_entry(name)
+        data = simulate_classification(
+            entry["classes"], entry["zero_shot"] / 100, descriptors=entry["descriptors"], name=name
+        )
+        return replace(
+            data, spec=replace(spec, classes=data.spec.classes, n_train=data.spec.n_train, n_test=data.spec.n_test)
+        )
     world = _world()
     seed = zlib.crc32(name.encode())
     parts = []

@@ -12,7 +12,7 @@ class TextgenConfig:
     """Which backend answers CODER's Auto Text Generator (ATG) requests, and how.
 
     Attributes:
-        backend: "template" (offline, deterministic: answers from the embedded knowledge.json, the default),
+        backend: "template" (offline, deterministic: answers from the embedded worlds' class knowledge, the default),
             "file" (pre-generated texts in a JSON file, see `flexcoder.textgen.file`), "vllm" (a real LLM in
             process, vLLM's offline engine) or "openai" (any OpenAI-compatible chat server: `vllm serve`, llama.cpp's
             server, a hosted API).

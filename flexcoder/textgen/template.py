@@ -1,4 +1,5 @@
-"""The offline `template` backend: answers ATG requests from the embedded knowledge.json, formatted like an LLM.
+"""The offline `template` backend: answers ATG requests from the embedded worlds' class knowledge (the hand-written
+knowledge.json, then the classification world's LLM-written descriptors as attributes), formatted like an LLM.
 
 Not an LLM (our construction, for offline runs and tests): att -> the class's visual attributes, ana -> its related
 classes, syno -> its synonyms, each as a "_"-prefixed list like the ATG worked examples, so the same parser runs.
@@ -25,14 +26,15 @@ class TemplateGenerator:
 
     def __init__(self, knowledge: Mapping[str, Mapping] | None = None):
         if knowledge is None:
+            from flexcoder.data.knowledge import descriptor_knowledge
             from flexcoder.data.knowledge import knowledge as embedded
 
-            knowledge = embedded()
+            knowledge = {**descriptor_knowledge(), **embedded()}
         self.knowledge = knowledge
         self.calls = 0
 
     def identity(self) -> dict:
-        return {"backend": "template", "model": "embedded-knowledge"}
+        return {"backend": "template", "model": "embedded-knowledge-2"}  # 2: with the descriptors
 
     def _bullets(self, items: Sequence[str]) -> str:
         return "\n".join(f"_{it}" for it in items)

@@ -132,7 +132,7 @@ def test_multi_method_study_gives_each_method_only_its_own_params():
         (
             {"name": "t", "studies": [{"method": "coder", "dataset": "food101"}]},
             r"studies\[0\].dataset: the embedded world \(backbone: simulated\) does not model 'food101'; it has "
-            "nuswide, nuswide10k, pascal_sentence, wikipedia",
+            "caltech101, dtd, eurosat, imagenet, nuswide, nuswide10k, oxford_pets, pascal_sentence, wikipedia",
         ),
     ],
 )

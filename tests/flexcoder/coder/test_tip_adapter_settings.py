@@ -6,6 +6,7 @@ from flexcoder.coder.adapter import TIP_ADAPTER_INIT, TIP_ADAPTER_SEARCH
 from flexcoder.coder.method import tip_adapter_hparams
 from flexcoder.config import TrialConfig
 from flexcoder.data.registry import get_dataset, list_datasets
+from flexcoder.methods import run_trial
 
 # configs/<dataset>.yaml of Tip-Adapter (init_alpha, init_beta, search_scale = [beta_max, alpha_max]), read off the
 # files named in each setting's `source`.
@@ -45,6 +46,15 @@ def test_datasets_without_a_setting_keep_the_default():
     cfg = TrialConfig.from_flat({"method": "coder", "dataset": "wikipedia"})
     init, search = tip_adapter_hparams(cfg, get_dataset("wikipedia"))
     assert init == TIP_ADAPTER_INIT and search == TIP_ADAPTER_SEARCH
+
+
+def test_the_trial_searches_inside_the_datasets_range():
+    """On the embedded EuroSAT, the selected alpha may exceed ImageNet's cap of 3 (EuroSAT searches up to 10)."""
+    flat = {"method": "coder", "dataset": "eurosat", "shots": 4, "coder.variant": "tip_adapter"}
+    wide = run_trial(TrialConfig.from_flat(flat))
+    capped = run_trial(TrialConfig.from_flat({**flat, "coder.tip_alpha_max": 3.0, "coder.tip_beta_max": 7.0}))
+    assert 0.1 <= wide["adapter/alpha"] < 10.0 and 0.1 <= wide["adapter/beta"] < 12.0
+    assert capped["adapter/alpha"] < 3.0 and capped["adapter/beta"] < 7.0
 
 
 @pytest.mark.parametrize("key", ["coder.tip_alpha_max", "coder.tip_beta_max"])
