@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,8 +51,10 @@ def _model():
     import logging
 
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+    transformers_logging.disable_progress_bar()  # a weight-loading bar in every trial process is noise
     return SentenceTransformer(str(model_dir()), device="cpu")
 
 
@@ -63,7 +66,7 @@ def encode_sentences(texts: Sequence[str]) -> np.ndarray:
     texts = list(texts)
     if not texts:
         return np.zeros((0, DIM), np.float32)
-    digest = hashlib.sha256(("\n".join([MODEL, *texts])).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps([MODEL, texts]).encode()).hexdigest()
     if digest in _memo:
         return _memo[digest]
     path = cache_dir() / MODEL / f"{digest}.npy"
@@ -82,5 +85,6 @@ def encode_sentences(texts: Sequence[str]) -> np.ndarray:
             write_atomic(path, lambda f: np.save(f, out), binary=True)
         except OSError:
             pass  # a read-only home only costs re-encoding
+    out.flags.writeable = False  # shared by every caller of the same list
     _memo[digest] = out
     return out

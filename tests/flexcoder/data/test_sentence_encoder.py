@@ -47,3 +47,15 @@ def test_a_damaged_cache_entry_is_encoded_again(fresh_cache, monkeypatch):
 
 def test_no_texts_gives_an_empty_matrix():
     assert encode_sentences([]).shape == (0, DIM)
+
+
+def test_lists_that_join_to_the_same_text_are_different_cache_entries(fresh_cache):
+    a = encode_sentences(["a striped\nhorse", "a red car"])
+    b = encode_sentences(["a striped", "horse\na red car"])
+    assert not np.allclose(a, b)
+
+
+def test_a_shared_encoding_cannot_be_changed_by_a_caller(fresh_cache):
+    out = encode_sentences(["forest"])
+    with pytest.raises(ValueError):
+        out[0, 0] = 1.0
