@@ -84,6 +84,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def distinct_picks(
+    row_counts: np.ndarray, width: int, k: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to k distinct positions in [0, row_counts[i]) for each row i, uniformly at random: rank `width` random keys
+    per row, the positions past the row's count masked out. Returns [N, k] positions and [N, k] whether each is real
+    (False where a row has fewer than k). Both embedded worlds sample phrases of a class this way."""
+    keys = rng.random((len(row_counts), width))
+    keys[np.arange(width)[None, :] >= row_counts[:, None]] = 2.0
+    picked = np.argsort(keys, axis=1)[:, :k]
+    return picked, np.take_along_axis(keys, picked, axis=1) < 2.0
+
+
 def phrase_vector(text: str) -> np.ndarray:
     """Normalised sum of the word vectors of a phrase (zero vector when it has no content words)."""
     words = tokens(text)
@@ -140,11 +152,8 @@ class SimulatedClip:
         hidden = np.stack([self.hidden(name) for name in classes])
 
         item, cls = np.nonzero(labels)  # one row per (item, label)
-        # Sample `attributes_per_image` distinct attributes of the row's class: rank random keys, padding masked out.
-        a_max = counts.max()
-        keys = rng.random((len(item), a_max))
-        keys[np.arange(a_max)[None, :] >= counts[cls][:, None]] = 2.0
-        pick = np.argsort(keys, axis=1)[:, : p.attributes_per_image]  # [m, k] positions within the class
+        # `attributes_per_image` distinct attributes of the row's class: [m, k] positions within the class.
+        pick, _ = distinct_picks(counts[cls], counts.max(), p.attributes_per_image, rng)
         w = rng.uniform(*p.attribute_weight, size=pick.shape)
         rows = offsets[cls][:, None] + pick  # [m, k] rows of `attrs`
         rel_counts = np.array([len(r) for r in related])
@@ -153,9 +162,8 @@ class SimulatedClip:
         if k_rel == 1:  # one related class per image (related_per_image: 1), drawn as the first world drew it
             rel_rows = (rel_offsets[cls] + rng.integers(0, rel_counts[cls]))[:, None]
         else:
-            rel_keys = rng.random((len(item), rel_counts.max()))
-            rel_keys[np.arange(rel_counts.max())[None, :] >= rel_counts[cls][:, None]] = 2.0
-            rel_rows = rel_offsets[cls][:, None] + np.argsort(rel_keys, axis=1)[:, :k_rel]
+            rel_pick, _ = distinct_picks(rel_counts[cls], rel_counts.max(), k_rel, rng)
+            rel_rows = rel_offsets[cls][:, None] + rel_pick
         # Content as (item x phrase) weight matrices times phrase vectors: all matmuls, no [m, k, D] gathers.
         attr_w = np.zeros((n, len(attrs)))
         np.add.at(attr_w, (np.repeat(item, pick.shape[1]), rows.ravel()), w.ravel())

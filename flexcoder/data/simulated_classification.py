@@ -18,6 +18,7 @@ simulated around those text embeddings:
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ import torch
 from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet
 from flexcoder.data.registry import DatasetSpec
 from flexcoder.data.sentence_encoder import encode_sentences
+from flexcoder.data.simulated import distinct_picks
 from flexcoder.prompts import CLIP_TEMPLATES, prompt_prototypes
 
 SHOTS_MAX = 16  # the largest few-shot setting the papers report
@@ -112,12 +114,9 @@ class ClassificationWorld:
             x += self.misalignment * math.sqrt(1.0 - p.hidden_share) * own
         unit_centres = _unit(centres)
         if len(self.descriptors):
-            # k distinct descriptors of the image's class: rank random keys over its rows, padding masked out.
-            counts = self.descriptor_counts[labels]
-            keys = rng.random((n, max(int(self.descriptor_counts.max()), 1)))
-            keys[np.arange(keys.shape[1])[None, :] >= counts[:, None]] = 2.0
-            picked = np.argsort(keys, axis=1)[:, : p.descriptors_per_image]
-            valid = np.take_along_axis(keys, picked, axis=1) < 2.0
+            # k distinct descriptors of the image's class.
+            width = max(int(self.descriptor_counts.max()), 1)
+            picked, valid = distinct_picks(self.descriptor_counts[labels], width, p.descriptors_per_image, rng)
             rows = np.minimum(self.descriptor_offsets[labels][:, None] + picked, len(self.descriptors) - 1)
             x += p.descriptor_weight * np.einsum("nk,nkd->nd", valid, self.descriptors[rows])
         other = self.near[labels, rng.integers(0, self.near.shape[1], n)]
@@ -135,8 +134,13 @@ class ClassificationWorld:
         per_class = max(20, math.ceil(PROBE_TOTAL / len(self.class_names)))
         labels = np.repeat(np.arange(len(self.class_names)), per_class)
         images = self.sample(labels, np.random.default_rng([seed, 0x9B0BE]))
-        weights = prompt_prototypes(self.encode_text, self.class_names, CLIP_TEMPLATES).numpy()
-        return float(((images @ weights.T).argmax(1) == labels).mean())
+        return float(((images @ self.prompt_weights.T).argmax(1) == labels).mean())
+
+    @functools.cached_property
+    def prompt_weights(self) -> np.ndarray:
+        """[C, 384] the CLIP prompt ensemble's class prototypes; they do not depend on `misalignment`, so the
+        bisection computes them once."""
+        return prompt_prototypes(self.encode_text, self.class_names, CLIP_TEMPLATES).numpy()
 
     def fit_misalignment(self, zero_shot: float, steps: int = 16) -> float:
         """Bisect `misalignment` so the prompt ensemble's zero-shot accuracy is `zero_shot` (a fraction); it falls
