@@ -25,6 +25,8 @@ class MethodInfo:
         metric: the metric a search optimises by default (a validation metric, never test).
         metrics: the final metrics the method returns.
         epochs: whether it reports per-epoch metrics (ASHA needs them).
+        settings: module with `resolve(cfg)` and `dataset_settings(cfg)` for a method with per-dataset defaults
+            (values its authors set per dataset); "" for none.
     """
 
     entry: str
@@ -32,6 +34,7 @@ class MethodInfo:
     metric: str
     metrics: tuple[str, ...]
     epochs: bool
+    settings: str = ""
 
 
 _METHODS: dict[str, MethodInfo] = {
@@ -48,6 +51,7 @@ _METHODS: dict[str, MethodInfo] = {
         metric="val/top1",
         metrics=("test/top1", "val/top1"),
         epochs=False,
+        settings="flexcoder.coder.dataset_settings",
     ),
 }
 
@@ -84,6 +88,18 @@ def get_method(name: str) -> Callable[[TrialConfig, TrialContext], dict[str, flo
     return getattr(importlib.import_module(module), fn)
 
 
+def resolve_config(cfg: TrialConfig) -> TrialConfig:
+    """`cfg` with its method's per-dataset defaults filled in where the space left them unset: what the trial runs."""
+    module = method_info(cfg.method).settings
+    return importlib.import_module(module).resolve(cfg) if module else cfg
+
+
+def dataset_settings(cfg: TrialConfig) -> dict[str, Any]:
+    """The per-dataset values (from the dataset's registration) this trial uses because its space left them unset."""
+    module = method_info(cfg.method).settings
+    return importlib.import_module(module).dataset_settings(cfg) if module else {}
+
+
 def run_trial(cfg: TrialConfig, ctx: TrialContext | None = None) -> dict[str, float]:
     """Run one trial: the single call a grid trial makes into flexcoder."""
-    return get_method(cfg.method)(cfg, ctx or TrialContext())
+    return get_method(cfg.method)(resolve_config(cfg), ctx or TrialContext())

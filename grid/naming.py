@@ -53,6 +53,11 @@ def identity_tags(flat: Mapping[str, Any]) -> dict[str, str]:
     return tags
 
 
+def settings_label(settings: Mapping[str, Any]) -> str:
+    """ "rerank_threshold=0.6, ...": the per-dataset values a trial took from its dataset's registration."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(settings.items()))
+
+
 def cell_label(flat: Mapping[str, Any], grid_values: Mapping[str, Any], searched: bool = False) -> str:
     """A cell's run name, from its constants and its grid-listed params (those beyond the axes)."""
     method, variant = flat["method"], variant_of(flat)

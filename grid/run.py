@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dry_run(space) -> int:
+    from flexcoder import TrialConfig
+    from flexcoder.methods import dataset_settings
+    from grid.naming import settings_label
     from grid.search import schedule_order
 
     cells = schedule_order(space.cells())  # in the order they start
@@ -115,7 +118,8 @@ def dry_run(space) -> int:
     for cell in cells:
         search = cell.study.search
         how = f"optuna x{search.trials} on {cell.metric}" if search else "1 trial"
-        print(f"  {cell.id}  [{how}]")
+        official = dataset_settings(TrialConfig.from_flat(cell.constants))
+        print(f"  {cell.id}  [{how}]" + (f"  dataset settings: {settings_label(official)}" if official else ""))
     try:
         preflight(space)
     except GridError as e:

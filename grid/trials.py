@@ -16,7 +16,8 @@ import ray
 from ray import tune
 
 from flexcoder import TrialConfig, TrialContext, run_trial
-from grid.naming import identity_tags
+from flexcoder.methods import dataset_settings, resolve_config
+from grid.naming import identity_tags, settings_label
 from grid.space import AXES, Space, cell_constants
 from grid.textgen_actor import actor_name
 from grid.tracking import TrackingSpec, TrialRun
@@ -55,8 +56,12 @@ def grid_trial(
     cell_id, parent_run_id, metric, study, rerun_of, run_name = (searched.pop(k) for k in GRID_KEYS)
     point = {k: searched.pop(k) for k in list(searched) if k in AXES or k in space.studies[study].grid}
     cfg = TrialConfig.from_flat({**cell_constants(space.studies[study], point, space.data_root), **searched})
+    official = dataset_settings(cfg)
+    cfg = resolve_config(cfg)  # params in MLflow are the values the trial runs, per-dataset defaults included
     own = cfg.own_flat()
     tags = {**identity_tags(own), "grid.cell": cell_id, "grid.tune_trial": tune.get_context().get_trial_name()}
+    if official:
+        tags["grid.dataset_settings"] = settings_label(official)
     run = TrialRun(tracking, parent_run_id, tune.get_context().get_trial_id(), run_name, own, tags, rerun_of)
     if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
         tune.report({**_only(run.finished_metrics, metric), "mlflow_run_id": run.run_id})

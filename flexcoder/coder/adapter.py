@@ -23,6 +23,7 @@ import torch
 from flexcoder.metrics import cosine_matrix
 
 TIP_ADAPTER_INIT = (1.0, 5.5)  # (alpha, beta) for datasets without an official setting (ours)
+CODER_ADAPTER_INIT = (1.66, 72.0)  # (alpha, beta) for datasets without an official setting: Tip-Adapter's defaults
 TIP_ADAPTER_SEARCH = {"beta_range": (0.1, 7.0), "alpha_range": (0.1, 3.0), "n_beta": 200, "n_alpha": 20, "rounds": 1}
 CODER_ADAPTER_SEARCH = {
     "beta_range": (0.1, 200.0),

@@ -39,13 +39,14 @@ class CoderConfig:
             ATG keeps whatever the LLM returns).
         rerank: the one-to-one (ovo) rerank stage ("CODER*", docs/methods.md §1.5), zero-shot only.
         rerank_k: candidates reranked; 5 = the official hard-coded K.
-        rerank_threshold: rerank only when softmax(top1) - softmax(top2) < this; 0.1 = the official fallback /
-            ImageNet value (utils.get_thres).
+        rerank_threshold: rerank only when softmax(top1) - softmax(top2) < this. None (the default) takes the
+            dataset's official threshold (`DatasetSpec.coder`: ImageNet 0.1, DTD 0.6, ...), else 0.1.
         ana_filter_threshold: an analogous-class proposal whose "a photo of {x}" text has cosine > this with
             "a photo of {another dataset class}" is dropped (official ATG: 0.9).
-        adapter_alpha, adapter_beta: CODER-Adapter init hyper-parameters (Tip-Adapter defaults alpha 1.66, beta 72.0;
-            official configs/imagenet.yaml). logits = 100 f(x) W^T + alpha exp(-beta (1 - A')) V, A' = per-query
-            min-max normalised cosine between L2-normalised CODER vectors of the query and the support images.
+        adapter_alpha, adapter_beta: the CODER-Adapter's initial alpha/beta. None (the default) takes the
+            dataset's official config (`DatasetSpec.coder`), else Tip-Adapter's defaults alpha 1.66, beta 72.0.
+            logits = 100 f(x) W^T + alpha exp(-beta (1 - A')) V, A' = per-query min-max normalised cosine between
+            L2-normalised CODER vectors of the query and the support images.
         adapter_search: search alpha/beta on the validation split (official: 500 betas in [0.1, 200) x 50 alphas in
             [0.1, 20), 3 re-centred rounds); the test accuracy reported is the one of the val-selected pair (our
             choice: the official max over init-hp and searched-hp test accuracy peeks at test, docs/methods.md §1.6).
@@ -61,10 +62,10 @@ class CoderConfig:
     max_texts_per_type: int = 0
     rerank: bool = False
     rerank_k: int = 5
-    rerank_threshold: float = 0.1
+    rerank_threshold: float | None = None
     ana_filter_threshold: float = 0.9
-    adapter_alpha: float = 1.66
-    adapter_beta: float = 72.0
+    adapter_alpha: float | None = None
+    adapter_beta: float | None = None
     adapter_search: bool = True
     tip_init_alpha: float | None = None
     tip_init_beta: float | None = None
@@ -78,11 +79,9 @@ class CoderConfig:
             raise ValueError("max_texts_per_type: must be >= 0 (0 = keep all)")
         if self.rerank_k < 2:
             raise ValueError("rerank_k: must be >= 2")
-        if not 0.0 <= self.rerank_threshold <= 1.0:
+        if self.rerank_threshold is not None and not 0.0 <= self.rerank_threshold <= 1.0:
             raise ValueError("rerank_threshold: must be in [0, 1] (a softmax probability gap)")
-        if self.adapter_beta < 0 or self.adapter_alpha < 0:
-            raise ValueError("adapter_alpha and adapter_beta must be >= 0")
-        for key in ("tip_init_alpha", "tip_init_beta"):
+        for key in ("adapter_alpha", "adapter_beta", "tip_init_alpha", "tip_init_beta"):
             if (getattr(self, key) or 0.0) < 0:
                 raise ValueError(f"{key}: must be >= 0")
         for key in ("tip_alpha_max", "tip_beta_max"):

@@ -16,7 +16,6 @@ import torch
 
 from flexcoder.coder.adapter import (
     CODER_ADAPTER_SEARCH,
-    TIP_ADAPTER_INIT,
     TIP_ADAPTER_SEARCH,
     adapter_logits,
     cosine_affinity,
@@ -24,6 +23,7 @@ from flexcoder.coder.adapter import (
     search_hparams,
 )
 from flexcoder.coder.atg import TextStats, build_ovo_texts, build_text_bank
+from flexcoder.coder.dataset_settings import resolve
 from flexcoder.coder.representation import (
     candidate_pairs,
     coder_features,
@@ -56,6 +56,7 @@ def _acc_from_pred(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
+    cfg = resolve(cfg)  # the dataset's official settings where the space set none (run_trial did it already)
     task = classification_task(
         cfg.dataset,
         cfg.backbone,
@@ -126,31 +127,19 @@ def _few_shot(cfg: TrialConfig, task, text_feats, val_coder, test_coder) -> dict
     return _cache_adapted(cfg, task, affinity, (cc.adapter_alpha, cc.adapter_beta), CODER_ADAPTER_SEARCH)
 
 
-def tip_adapter_hparams(cfg: TrialConfig, spec) -> tuple[tuple[float, float], dict]:
-    """((alpha, beta) init, search ranges) of Tip-Adapter for this trial: each value from the space when set, else
-    from the dataset's official setting, else TIP_ADAPTER_INIT / TIP_ADAPTER_SEARCH."""
-    cc, official = cfg.coder, spec.tip_adapter
-
-    def pick(explicit, field, default):
-        if explicit is not None:
-            return explicit
-        return getattr(official, field) if official is not None else default
-
-    init = (
-        pick(cc.tip_init_alpha, "init_alpha", TIP_ADAPTER_INIT[0]),
-        pick(cc.tip_init_beta, "init_beta", TIP_ADAPTER_INIT[1]),
-    )
-    search = dict(TIP_ADAPTER_SEARCH)
-    search["alpha_range"] = (0.1, pick(cc.tip_alpha_max, "alpha_max", TIP_ADAPTER_SEARCH["alpha_range"][1]))
-    search["beta_range"] = (0.1, pick(cc.tip_beta_max, "beta_max", TIP_ADAPTER_SEARCH["beta_range"][1]))
-    return init, search
+def tip_adapter_hparams(cfg: TrialConfig) -> tuple[tuple[float, float], dict]:
+    """((alpha, beta) init, search ranges) of Tip-Adapter for this trial, from its resolved settings
+    (`flexcoder.coder.dataset_settings`)."""
+    cc = resolve(cfg).coder
+    search = {**TIP_ADAPTER_SEARCH, "alpha_range": (0.1, cc.tip_alpha_max), "beta_range": (0.1, cc.tip_beta_max)}
+    return (cc.tip_init_alpha, cc.tip_init_beta), search
 
 
 def _tip_adapter(cfg: TrialConfig, task) -> dict[str, float]:
     """Tip-Adapter (training-free): the cache keys are the support images' CLIP features, affinities raw cosines."""
     keys = task.support.image
     affinity = cosine_affinity(task.val.image, keys), cosine_affinity(task.test.image, keys)
-    init, search = tip_adapter_hparams(cfg, task.spec)
+    init, search = tip_adapter_hparams(cfg)
     return _cache_adapted(cfg, task, affinity, init, search)
 
 

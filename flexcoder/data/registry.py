@@ -26,6 +26,19 @@ class TipAdapterSetting:
 
 
 @dataclass(frozen=True)
+class CoderSetting:
+    """CODER's values for one dataset in its official code: the one-to-one rerank threshold (`utils.get_thres`)
+    and the CODER-Adapter's initial alpha/beta (`configs/<dataset>.yaml`; None where the authors ran no few-shot
+    experiment). Each `*_source`: repository, file, commit."""
+
+    rerank_threshold: float
+    rerank_source: str
+    adapter_alpha: float | None = None
+    adapter_beta: float | None = None
+    adapter_source: str = ""
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset known by name.
 
@@ -38,6 +51,7 @@ class DatasetSpec:
         layout: files and folders expected under `<data_root>/<name>/` for real data.
         provenance: where the class list, sizes and split come from.
         tip_adapter: the official Tip-Adapter setting for this dataset, where its authors published one.
+        coder: the official CODER setting for this dataset, where its authors published one.
     """
 
     name: str
@@ -49,6 +63,7 @@ class DatasetSpec:
     layout: tuple[str, ...] = ()
     provenance: str = ""
     tip_adapter: TipAdapterSetting | None = None
+    coder: CoderSetting | None = None
 
     @property
     def num_classes(self) -> int:
@@ -192,6 +207,18 @@ _TIP_ADAPTER = {
     "eurosat": TipAdapterSetting(2.0, 1.0, 12.0, 10.0, _TIP.format("eurosat")),
     "oxford_pets": TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("oxford_pets")),
 }
+_CODER_REPO = "YCaigogogo/CVPR24-CODER {} @ 1501735a2860041b78aa206d3ca01a9f0c294932"
+_RERANK = _CODER_REPO.format("utils.py get_thres")
+_CODER = {
+    "imagenet": CoderSetting(0.1, _RERANK, 1.66, 72.0, _CODER_REPO.format("configs/imagenet.yaml")),
+    "caltech101": CoderSetting(0.3, _RERANK, 100.0, 24.76, _CODER_REPO.format("configs/caltech-101.yaml")),
+    "dtd": CoderSetting(0.6, _RERANK, 2.57, 30.18, _CODER_REPO.format("configs/dtd.yaml")),
+    "eurosat": CoderSetting(0.3, _RERANK, 1.73, 91.34, _CODER_REPO.format("configs/eurosat.yaml")),
+    "food101": CoderSetting(0.1, _RERANK, 1.0, 1.0, _CODER_REPO.format("configs/food101.yaml")),
+    "oxford_pets": CoderSetting(0.1, _RERANK, 1.0, 26.0, _CODER_REPO.format("configs/oxford-pet.yaml")),
+    "cub200": CoderSetting(0.2, _RERANK),
+    "places365": CoderSetting(0.1, _RERANK),
+}
 for _name, _n_classes, _n_test, _layout in [
     ("imagenet", 1000, 50000, _FOLDER_LAYOUT),
     ("caltech101", 100, 2465, _COOP_LAYOUT),
@@ -213,5 +240,6 @@ for _name, _n_classes, _n_test, _layout in [
             provenance="CODER zero-shot datasets (exp_zero_shot.sh); class names come from the data root's split file "
             "or class folders (an optional classnames.txt gives readable names)",
             tip_adapter=_TIP_ADAPTER.get(_name),
+            coder=_CODER.get(_name),
         )
     )

@@ -103,7 +103,9 @@ def test_resume_of_a_finished_grid_runs_nothing_and_adds_no_runs(smoke_run, caps
 
 
 def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray_local, tmp_path):
-    """Two CODER cells (datasets) use the template backend through the same named actor; it is gone afterwards."""
+    """Two CODER cells (datasets) use the template backend through the same named actor; it is gone afterwards.
+    Each trial records the rerank threshold it ran: DTD's official 0.6 (tagged as a dataset setting), the fallback
+    0.1 elsewhere."""
     import ray
 
     from flexcoder import TrialConfig
@@ -111,8 +113,8 @@ def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray
 
     space = tmp_path / "s.yaml"
     space.write_text(
-        "name: shared\nstudies:\n  - {method: coder, dataset: [wikipedia, pascal_sentence], "
-        "params: {coder.text_set: name+att}}\n"
+        "name: shared\nstudies:\n  - {method: coder, dataset: [wikipedia, dtd], "
+        "params: {coder.text_set: name+att, coder.rerank: true}}\n"
     )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp_path / "rr")]) == 0
@@ -122,6 +124,11 @@ def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray
     assert len(trials) == 2
     pids = {r.data.tags.get("grid.textgen_pid") for r in trials}
     assert len(pids) == 1 and None not in pids  # one actor process answered both trials
+    by_dataset = {r.data.tags["dataset"]: r.data for r in trials}
+    assert by_dataset["dtd"].params["coder.rerank_threshold"] == "0.6"
+    assert by_dataset["dtd"].tags["grid.dataset_settings"] == "rerank_threshold=0.6"
+    assert by_dataset["wikipedia"].params["coder.rerank_threshold"] == "0.1"
+    assert "grid.dataset_settings" not in by_dataset["wikipedia"].tags
     name = actor_name(TrialConfig.from_flat({"method": "coder", "dataset": "wikipedia"}).coder.textgen)
     with pytest.raises(ValueError):
         ray.get_actor(name, namespace="flexcoder")

@@ -42,6 +42,10 @@ def test_dry_run_prints_cells_and_trial_count_and_starts_nothing(capsys):
     space = load_space(path)
     assert f"{len(space.cells())} cells, {space.num_trials()} trials" in out
     assert "flexclip/wikipedia/ViT-B-32/openai/shots=5/seed=0" in out
+    # per-dataset official settings show beside the cells that use them
+    rerank = "coder/dtd/ViT-B-32/openai/shots=0/seed=1/coder.rerank=True/coder.text_set=name+att  [1 trial]"
+    assert f"{rerank}  dataset settings: rerank_threshold=0.6\n" in out
+    assert "shots=4/seed=1  [1 trial]  dataset settings: adapter_alpha=2.57, adapter_beta=30.18\n" in out
     assert "warning: a real run would stop here" in out  # no real data here
 
 
