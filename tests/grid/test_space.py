@@ -128,12 +128,6 @@ def test_multi_method_study_gives_each_method_only_its_own_params():
             space(params={"flexclip.variant": {"choice": ["full", "half"]}}, search={"trials": 2}),
             r"flexclip.variant: 'half' is not one of",
         ),
-        # A dataset the embedded world does not model, named with those it has, before Ray starts.
-        (
-            {"name": "t", "studies": [{"method": "coder", "dataset": "food101"}]},
-            r"studies\[0\].dataset: the embedded world \(backbone: simulated\) does not model 'food101'; it has "
-            "caltech101, dtd, eurosat, imagenet, nuswide, nuswide10k, oxford_pets, pascal_sentence, wikipedia",
-        ),
     ],
 )
 def test_bad_spaces_fail_with_the_key_path(raw, message):
@@ -165,6 +159,25 @@ def test_resolved_space_is_plain_data():
     s = parse_space(space(params={"flexclip.loss.contrastive": {"loguniform": [0.01, 10]}}, search={"trials": 2}))
     out = resolved(s)
     assert out["studies"][0]["params"]["flexclip.loss.contrastive"] == {"loguniform": [0.01, 10]}
+
+
+def test_a_dataset_the_embedded_world_does_not_model_is_refused_naming_those_it_has(monkeypatch):
+    """A dataset registered for real data only (a user's own, here) fails before Ray starts, not in the trial."""
+    from flexcoder.data import registry
+
+    own = registry.DatasetSpec("my_photos", ("cat", "dog", "zebu"), ("classification",), n_train=0, n_test=30)
+    monkeypatch.setitem(registry._DATASETS, "my_photos", own)
+    message = (
+        r"studies\[0\].dataset: the embedded world \(backbone: simulated\) does not model 'my_photos'; it has "
+        "caltech101, cub200, dtd, eurosat, food101, imagenet, nuswide, nuswide10k, oxford_pets, pascal_sentence, "
+        "places365, wikipedia"
+    )
+    with pytest.raises(SpaceError, match=message):
+        parse_space({"name": "t", "studies": [{"method": "coder", "dataset": "my_photos"}]})
+    s = parse_space(
+        {"name": "t", "studies": [{"method": "coder", "dataset": "my_photos", "backbone": "ViT-B-32/openai"}]}
+    )
+    assert [c.constants["dataset"] for c in s.cells()] == ["my_photos"]
 
 
 def test_real_data_datasets_are_fine_with_a_real_backbone():
