@@ -37,6 +37,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID  # noqa: E402
 from flexcoder import ConfigError, TrialConfig  # noqa: E402
 from flexcoder.data.registry import get_dataset  # noqa: E402
 from grid.naming import llm_label  # noqa: E402
+from grid.significance import ALPHA, LEVEL, PairedTest, holm, paired_test, t_half_width  # noqa: E402
 from grid.tracking import default_tracking_uri, normalise_uri, search_all_runs  # noqa: E402
 
 SIMULATED_HEADER = "SIMULATED DATA — not the papers' numbers"
@@ -108,20 +109,26 @@ class ExperimentResults:
 
 @dataclass(frozen=True)
 class Summary:
-    """mean ± sample standard deviation over n seeds (std is None for a single seed)."""
+    """mean ± sample standard deviation over n seeds, and the half-width of the mean's 95% t interval (std and
+    interval are None for a single seed)."""
 
     mean: float
     std: float | None
     n: int
+    half_width: float | None = None
 
     def format(self, scale: float = 1.0, digits: int = 3) -> str:
-        spread = f" ± {self.std * scale:.{digits}f}" if self.std is not None else ""
-        return f"{self.mean * scale:.{digits}f}{spread} (n={self.n})"
+        if self.std is None:
+            return f"{self.mean * scale:.{digits}f} (n={self.n})"
+        ci = f"95% CI ±{self.half_width * scale:.{digits}f}, " if self.half_width is not None else ""
+        return f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} ({ci}n={self.n})"
 
 
 def summarize(values: Sequence[float]) -> Summary:
     values = [float(v) for v in values]
-    return Summary(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values))
+    if len(values) < 2:
+        return Summary(statistics.fmean(values), None, len(values))
+    return Summary(statistics.fmean(values), statistics.stdev(values), len(values), t_half_width(values))
 
 
 def _text(s: str) -> str:
@@ -376,6 +383,82 @@ def _llm(cell: CellResult) -> str:
     return llm_label(cell.setting.get("coder.textgen.backend"), cell.setting.get("coder.textgen.model"))
 
 
+# Each method's baseline, by shots: what its other settings are compared against on the same cells.
+BASELINES = {
+    ("flexclip", False): ("flexclip.variant", "raw_clip"),
+    ("flexclip", True): ("flexclip.variant", "raw_clip"),
+    ("coder", False): ("coder.variant", "clip_prompt"),  # zero-shot: the CLIP prompt ensemble
+    ("coder", True): ("coder.variant", "tip_adapter"),  # few-shot: Tip-Adapter, the cache of raw CLIP features
+}
+PRIMARY_METRIC = {"flexclip": "test/map_avg", "coder": "test/top1"}
+
+
+def _pair_key(cell: CellResult) -> tuple:
+    return cell.dataset, cell.shots, cell.seed, cell.setting.get("backbone")
+
+
+def paired_comparisons(cells: Sequence[CellResult]) -> Table | None:
+    """Every setting of a method against its baseline (BASELINES) at each shot count, paired on the cells both ran
+    (same dataset, shots, seed and backbone): the mean difference of the test metric with its 95% t interval, the
+    paired t test, Wilcoxon's signed-rank test, and Holm's correction over all rows."""
+    rows, tests = [], []
+    for method, metric in PRIMARY_METRIC.items():
+        mine = [c for c in cells if c.method == method and metric in c.metrics]
+        keys = varying_keys(mine)
+        scale = 100.0 if method == "coder" else 1.0
+        for shots in sorted({c.shots for c in mine}):
+            key, base_value = BASELINES[(method, shots > 0)]
+            here = [c for c in mine if c.shots == shots]
+            bases = _group_by((c for c in here if c.setting.get(key) == base_value), _pair_key)
+            base = {k: group[0] for k, group in bases.items() if len(group) == 1}
+            for group in _group(here, keys).values():
+                variant = group[0].setting.get(key)
+                if variant == base_value or (method, variant) == ("coder", "tip_adapter") and shots == 0:
+                    continue  # the baseline itself; Tip-Adapter with no shots is the prompt ensemble
+                pairs = [(c.metrics[metric], base[_pair_key(c)].metrics[metric]) for c in group if _pair_key(c) in base]
+                if len(pairs) < 2:
+                    continue
+                tests.append(paired_test([a for a, _ in pairs], [b for _, b in pairs]))
+                label = setting_label(group[0].setting, keys, method)
+                rows.append([method, label, f"{key.split('.')[-1]}={base_value}", str(shots), scale])
+    if not rows:
+        return None
+    out = []
+    for (method, label, versus, shots, scale), t in zip(rows, holm(tests)):
+        out.append([method, label, versus, shots, *_test_cells(t, scale), "yes" if t.significant else "no"])
+    return Table(
+        "Paired comparisons with each method's baseline (test metric: FLEX-CLIP average mAP, CODER top-1 %)",
+        [
+            "method",
+            "setting",
+            "baseline",
+            "shots",
+            "pairs",
+            "mean difference",
+            "p (t)",
+            "p (Wilcoxon)",
+            "p (Holm)",
+            f"significant (Holm, α={ALPHA})",
+        ],
+        out,
+        [
+            f"pairs: cells both ran (same dataset, shots, seed and backbone), over datasets and seeds. Mean "
+            f"difference = setting - baseline with its {LEVEL:.0%} t interval. p values are two-sided; Holm's "
+            "correction runs over every row of this table.",
+        ],
+    )
+
+
+def _test_cells(t: PairedTest, scale: float) -> list[str]:
+    digits = 2 if scale == 100.0 else 3
+    ci = f" ± {t.half_width * scale:.{digits}f}" if t.half_width is not None else ""
+
+    def p(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2g}" if value >= 1e-4 else "<1e-4"
+
+    return [str(t.n), f"{t.mean_diff * scale:+.{digits}f}{ci}", p(t.p_t), p(t.p_wilcoxon), p(t.p_adjusted)]
+
+
 # ------------------------------------------------------------------------------------------------------------- plots
 
 
@@ -561,6 +644,8 @@ def _assemble(results: ExperimentResults, out: Path) -> Report:
     tables = flexclip_tables(results.cells)
     coder = coder_table(results.cells)
     tables += [coder] if coder else []
+    comparisons = paired_comparisons(results.cells)
+    tables += [comparisons] if comparisons else []
     plots = plot_vs_shots(results.cells, out)
     notes = []
     texts = plot_vs_texts(results.cells, out)
@@ -591,8 +676,8 @@ def _preamble(results: ExperimentResults) -> list[str]:
     ]
     lines.append(
         "Each entry is one cell per seed (the best trial of the cell, tag best_run_id); mean ± sample std "
-        'over seeds. Paper numbers sit beside ours for real data only; "missing" means the paper\'s table '
-        "was not available (docs/methods.md §3)."
+        "over seeds, with the 95% t interval of the mean and n. Paper numbers sit beside ours for real data only; "
+        '"missing" means the paper\'s table was not available (docs/methods.md §3).'
     )
     return lines
 

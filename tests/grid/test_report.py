@@ -1,15 +1,25 @@
 """grid/report.py on MLflow stores in the grid's layout: one written by the grid's own tracking code with chosen
 metric values (fast, hand-checkable), and one written by a real tiny grid run (so the two layouts cannot drift)."""
 
+import math
 import statistics
 from pathlib import Path
 
 import matplotlib.image
 import pytest
 from mlflow.tracking import MlflowClient
+from scipy import stats
 
 from grid.naming import identity_tags
-from grid.report import SIMULATED_HEADER, build_report, coder_table, flexclip_tables, load_results, main
+from grid.report import (
+    SIMULATED_HEADER,
+    build_report,
+    coder_table,
+    flexclip_tables,
+    load_results,
+    main,
+    paired_comparisons,
+)
 from grid.space import parse_space
 from grid.tracking import GridTracking, TrialRun
 
@@ -100,8 +110,10 @@ def _row(table, *first):
 
 
 def _fmt(values, scale=1.0, digits=3):
+    """mean ± sample std (95% t interval of the mean, n), written out by hand."""
     mean, std = statistics.fmean(values) * scale, statistics.stdev(values) * scale
-    return f"{mean:.{digits}f} ± {std:.{digits}f} (n={len(values)})"
+    half = stats.t.ppf(0.975, len(values) - 1) * std / math.sqrt(len(values))
+    return f"{mean:.{digits}f} ± {std:.{digits}f} (95% CI ±{half:.{digits}f}, n={len(values)})"
 
 
 def test_flexclip_tables_have_one_table_per_setting_and_mean_std_over_seeds(store):
@@ -131,7 +143,7 @@ def test_flexclip_tables_have_one_table_per_setting_and_mean_std_over_seeds(stor
     # wikipedia 5-shot full, seeds 0 and 1: i2t = 0.40 + 0.05 + 0.10 + 0.02 * seed
     i2t = [0.40 + 0.05 + 0.10 + 0.02 * s for s in (0, 1)]
     row = _row(full, "wikipedia", "5")
-    assert row[2] == _fmt(i2t) == "0.560 ± 0.014 (n=2)"
+    assert row[2] == _fmt(i2t) == "0.560 ± 0.014 (95% CI ±0.127, n=2)"
     assert row[3] == _fmt([v - 0.03 for v in i2t]) and row[4] == _fmt([v - 0.015 for v in i2t])
     assert row[5] == "n/a (simulated data)"
     searched = tables["FLEX-CLIP, variant=full, loss.contrastive=searched: test mAP@all"]
@@ -155,7 +167,11 @@ def test_coder_table_rows_are_dataset_variant_text_set_rerank_with_accuracy_in_p
     clip = _row(table, "wikipedia", "clip_prompt")
     assert clip[2:5] == ["—", "—", "—"] and clip[5] == _fmt([0.60, 0.63], 100.0, 2)
     row = _row(table, "wikipedia", "coder", "name+att", "False", "1")
-    assert row[5] == _fmt([0.60 + 0.05 + 0.01 + 0.20 + 0.03 * s for s in (0, 1)], 100.0, 2) == "87.50 ± 2.12 (n=2)"
+    assert (
+        row[5]
+        == _fmt([0.60 + 0.05 + 0.01 + 0.20 + 0.03 * s for s in (0, 1)], 100.0, 2)
+        == "87.50 ± 2.12 (95% CI ±19.06, n=2)"
+    )
 
 
 def test_report_files_label_simulated_data_and_hold_valid_pngs(store, tmp_path):
@@ -163,7 +179,7 @@ def test_report_files_label_simulated_data_and_hold_valid_pngs(store, tmp_path):
     out = build_report(uri, "report-test", tmp_path / "rep", log_artifacts=False)
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert SIMULATED_HEADER in md and SIMULATED_HEADER in page
-    assert "87.50 ± 2.12 (n=2)" in md and "87.50 ± 2.12 (n=2)" in page
+    assert "87.50 ± 2.12 (95% CI ±19.06, n=2)" in md and "87.50 ± 2.12 (95% CI ±19.06, n=2)" in page
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == [
         "coder_vs_texts_per_class.png",
@@ -296,3 +312,25 @@ def test_coder_table_gives_the_llm_one_column_when_the_text_generator_varies():
         ["name+att", "False", "SmolLM2-135M-Instruct", "80.00 (n=1)"],
         ["name+att+ana", "False", "SmolLM2-135M-Instruct", "70.00 (n=1)"],
     ]
+
+
+def test_paired_comparisons_pair_each_setting_with_its_baseline_on_the_same_cells(store):
+    """FLEX-CLIP full is raw CLIP + 0.10 on every (dataset, seed): 4 pairs per shot count, a certain difference by
+    t, and Wilcoxon's exact 2/16 for four positive pairs. CODER's settings pair with the prompt ensemble on 2 seeds.
+    The searched cell has one seed on one dataset: one pair, no test, no row."""
+    uri, _ = store
+    table = paired_comparisons(load_results(MlflowClient(uri), "report-test").cells)
+    flex = [r for r in table.rows if r[0] == "flexclip"]
+    assert [(r[1], r[2], r[3], r[4]) for r in flex] == [
+        ("variant=full, loss.contrastive=1.0", "variant=raw_clip", "0", "4"),
+        ("variant=full, loss.contrastive=1.0", "variant=raw_clip", "5", "4"),
+    ]
+    for row in flex:
+        assert row[5:] == ["+0.100 ± 0.000", "<1e-4", "0.12", "<1e-4", "yes"]
+    coder = {r[1]: r for r in table.rows if r[0] == "coder"}
+    assert len(coder) == 4
+    row = next(r for label, r in coder.items() if "text_set=name+att" in label and "max_texts_per_type=0" in label)
+    assert row[2:7] == ["variant=clip_prompt", "0", "2", "+25.00 ± 0.00", "<1e-4"]
+    assert row[7] == "0.5"  # two positive pairs: Wilcoxon can never be significant on 2 pairs
+    md = build_report(uri, "report-test", out=Path(uri.removeprefix("sqlite:///")).parent / "r2") / "report.md"
+    assert "Paired comparisons with each method's baseline" in md.read_text()
