@@ -1,6 +1,7 @@
 """Tables and plots in the papers' layout, read from a grid's MLflow experiment.
 
     python grid/report.py --experiment embedded          # writes reports/embedded/{report.md,report.html,*.png}
+    python grid/report.py --compare EXP_A EXP_B          # cell by cell, B against A (grid/compare.py)
 
 One parent run = one cell = one result: the final metrics of its best trial (tag `best_run_id`), which the driver
 copies onto the parent. Seeds are a grid axis, so a table entry is the mean ± sample std over the parents that
@@ -733,21 +734,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="grid/report.py", description="Write paper-layout tables and plots of a grid's MLflow experiment."
     )
-    p.add_argument("--experiment", required=True, help="MLflow experiment = the search space's name")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--experiment", help="MLflow experiment = the search space's name")
+    what.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("EXP_A", "EXP_B"),
+        help="compare two experiments cell by cell (B against A) into reports/compare-A-vs-B/compare.md",
+    )
     p.add_argument("--mlflow-uri", default=None, help="tracking URI (default: sqlite:///<absolute cwd>/mlflow.db)")
-    p.add_argument("--out", default=None, help="output folder (default: reports/<experiment>/)")
+    p.add_argument(
+        "--out", default=None, help="output folder (default: reports/<experiment>/ or reports/compare-A-vs-B/)"
+    )
     p.add_argument("--no-log-artifacts", action="store_true", help="do not log the plots on the parent runs")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        return _compare(args)
     try:
         out = build_report(args.mlflow_uri, args.experiment, args.out, log_artifacts=not args.no_log_artifacts)
     except LookupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"[report] {out / 'report.md'} and {out / 'report.html'}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from grid.compare import write_comparison
+
+    client = MlflowClient(normalise_uri(args.mlflow_uri or default_tracking_uri()))
+    try:
+        a, b = (load_results(client, name) for name in args.compare)
+    except LookupError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_out(f"compare-{args.compare[0]}-vs-{args.compare[1]}")
+    print(f"[report] {write_comparison(a, b, out)}")
     return 0
 
 

@@ -67,9 +67,10 @@ def coder_metrics(cell) -> dict[str, float]:
     return {"test/top1": top1, "val/top1": top1, "textgen/texts": 10.0 * (1 + c.get("coder.max_texts_per_type", 0))}
 
 
-def write_store(uri: str):
-    """Parents and children exactly as the driver and the trials write them (GridTracking / TrialRun)."""
-    space = parse_space(SPACE)
+def write_store(uri: str, name: str = "report-test", full_bonus: float = 0.0):
+    """Parents and children exactly as the driver and the trials write them (GridTracking / TrialRun). `full_bonus`
+    is added to every metric of FLEX-CLIP's full cells (a second "version" of the code, for --compare)."""
+    space = parse_space({**SPACE, "name": name})
     tracking = GridTracking(uri, space)
     for cell in space.cells():
         parent = tracking.open_parent(cell)
@@ -80,6 +81,8 @@ def write_store(uri: str):
             if weight is not None:
                 flat["flexclip.loss.contrastive"] = weight
             metrics = make(cell)
+            if cell.method == "flexclip" and cell.constants.get("flexclip.variant", "full") == "full":
+                metrics = {k: v + full_bonus for k, v in metrics.items()}
             if weight is not None:
                 metrics = {k: v + 0.01 * i for k, v in metrics.items()}
             run = TrialRun(
@@ -334,3 +337,32 @@ def test_paired_comparisons_pair_each_setting_with_its_baseline_on_the_same_cell
     assert row[7] == "0.5"  # two positive pairs: Wilcoxon can never be significant on 2 pairs
     md = build_report(uri, "report-test", out=Path(uri.removeprefix("sqlite:///")).parent / "r2") / "report.md"
     assert "Paired comparisons with each method's baseline" in md.read_text()
+
+
+def test_compare_lists_each_cell_with_both_means_and_flags_only_the_cells_that_changed(store, tmp_path):
+    """B = A with FLEX-CLIP's full cells 0.05 higher: those changed significantly, raw CLIP did not, the searched
+    cell (one seed) cannot be tested, and CODER matches exactly."""
+    from grid.compare import comparison_tables
+
+    uri, _ = store
+    write_store(uri, name="report-test-b", full_bonus=0.05)
+    client = MlflowClient(uri)
+    a, b = load_results(client, "report-test"), load_results(client, "report-test-b")
+    flex, coder = comparison_tables(a, b)
+    assert flex.title == "FLEX-CLIP: report-test-b (B) against report-test (A), test/map_avg"
+    rows = {r[0]: r for r in flex.rows}
+    full = rows["flexclip/wikipedia/simulated/shots=5/flexclip.variant=full"]
+    values = [0.40 + 0.05 + 0.10 + 0.02 * s - 0.015 for s in (0, 1)]
+    assert full[1] == _fmt(values)
+    assert full[2] == _fmt([v + 0.05 for v in values])
+    assert full[3] == "+0.050 ± 0.000" and full[6] == "yes"
+    raw = rows["flexclip/pascal_sentence/simulated/shots=0/flexclip.variant=raw_clip"]
+    assert raw[3] == "+0.000 ± 0.000" and raw[4] == "1" and raw[6] == "no"
+    assert rows["flexclip/wikipedia/simulated/shots=5"][6] == "untested (1 shared seed)"  # the searched cell
+    overall = flex.rows[-1]
+    assert overall[0] == f"all {len(flex.rows) - 1} matched cells" and overall[6] == "yes"
+    assert all(r[3].startswith("+0.00") and r[6] in ("no", "untested") for r in coder.rows)
+    assert main(["--compare", "report-test", "report-test-b", "--mlflow-uri", uri, "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "compare.md").read_text()
+    assert "# Comparison: report-test-b (B) against report-test (A)" in text and "+0.050 ± 0.000" in text
+    assert main(["--compare", "report-test", "nope", "--mlflow-uri", uri, "--out", str(tmp_path)]) == 2
