@@ -23,6 +23,28 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class NoiseConfig:
+    """Noise in the few-shot target data (`flexcoder.data.noise`), shared by both methods' protocols.
+
+    Attributes:
+        label: fraction of the target shots relabelled to a wrong target class.
+        text: fraction of the target shots whose paired texts are swapped among themselves (retrieval only).
+    """
+
+    label: float = 0.0
+    text: float = 0.0
+
+    def validate(self) -> None:
+        for key in ("label", "text"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{key}: a fraction in [0, 1], got {getattr(self, key)}")
+
+
+# Sections of the config that belong to one method; the rest (the axes, `noise`, ...) describe every trial.
+METHOD_SECTIONS = ("flexclip", "coder")
+
+
+@dataclass(frozen=True)
 class TrialConfig:
     """One trial: a method on a dataset with a backbone, a number of shots and a seed.
 
@@ -40,6 +62,7 @@ class TrialConfig:
             costs little, and the key stays the same on CPU and GPU machines).
         feature_cache: folder of the extracted-feature cache; None means $FLEXCODER_CACHE, else
             `<data_root>/.flexcoder_cache` (`flexcoder.features.cache_dir_for`).
+        noise: label and text noise in the target shots (`NoiseConfig`); none by default.
     """
 
     method: str
@@ -51,6 +74,7 @@ class TrialConfig:
     device: str = "auto"
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     feature_cache: str | None = None
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
     flexclip: FlexClipConfig = field(default_factory=FlexClipConfig)
     coder: CoderConfig = field(default_factory=CoderConfig)
 
@@ -65,7 +89,15 @@ class TrialConfig:
 
     def own_flat(self) -> dict[str, Any]:
         """`to_flat` without the sections of other methods: what describes this trial."""
-        return {k: v for k, v in self.to_flat().items() if "." not in k or k.split(".")[0] == self.method}
+        return {
+            k: v
+            for k, v in self.to_flat().items()
+            if k.split(".")[0] not in METHOD_SECTIONS or k.startswith(self.method + ".")
+        }
+
+    def validate(self) -> None:
+        if self.method == "coder" and self.noise.text > 0:
+            raise ValueError("noise.text: CODER's classification data has no paired texts to swap")
 
     @property
     def simulated(self) -> bool:

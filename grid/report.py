@@ -395,12 +395,15 @@ PRIMARY_METRIC = {"flexclip": "test/map_avg", "coder": "test/top1"}
 
 
 def _pair_key(cell: CellResult) -> tuple:
-    return cell.dataset, cell.shots, cell.seed, cell.setting.get("backbone")
+    """What a setting and its baseline share: the dataset, shots, seed and every setting outside the method's own
+    section (backbone, noise, precision, ...)."""
+    shared = tuple(sorted((k, v) for k, v in cell.setting.items() if not k.startswith(cell.method + ".")))
+    return cell.dataset, cell.shots, cell.seed, shared
 
 
 def paired_comparisons(cells: Sequence[CellResult]) -> Table | None:
     """Every setting of a method against its baseline (BASELINES) at each shot count, paired on the cells both ran
-    (same dataset, shots, seed and backbone): the mean difference of the test metric with its 95% t interval, the
+    (same dataset, shots, seed, backbone and noise): the mean difference of the test metric with its 95% t interval, the
     paired t test, Wilcoxon's signed-rank test, and Holm's correction over all rows."""
     rows, tests = [], []
     for method, metric in PRIMARY_METRIC.items():
@@ -443,7 +446,7 @@ def paired_comparisons(cells: Sequence[CellResult]) -> Table | None:
         ],
         out,
         [
-            f"pairs: cells both ran (same dataset, shots, seed and backbone), over datasets and seeds. Mean "
+            f"pairs: cells both ran (same dataset, shots, seed, backbone and noise), over datasets and seeds. Mean "
             f"difference = setting - baseline with its {LEVEL:.0%} t interval. p values are two-sided; Holm's "
             "correction runs over every row of this table.",
         ],

@@ -349,17 +349,19 @@ def _parse_study(raw: Any, path: str) -> Study:
 
 # Trial-level settings a study's `params` may set besides its methods' sections (not grid axes of their own).
 TRIAL_PARAMS = ("device", "precision", "feature_cache")
+SHARED_SECTIONS = ("noise",)  # config sections every method's protocol reads
 
 
 def applies_to(key: str, method: str) -> bool:
-    """Whether param `key` configures a trial of `method`: its own section or a trial-level setting."""
-    return key in TRIAL_PARAMS or key.startswith(method + ".")
+    """Whether param `key` configures a trial of `method`: its own section, a shared section or a trial-level
+    setting."""
+    return key in TRIAL_PARAMS or key.startswith(method + ".") or key.split(".")[0] in SHARED_SECTIONS
 
 
 def _param_keys(methods: tuple[str, ...]) -> set[str]:
-    """Dotted keys a study may set: the sections of its methods, plus the trial-level settings."""
+    """Dotted keys a study may set: the sections of its methods and the shared ones, plus the trial-level settings."""
     paths = leaf_paths(TrialConfig)
-    return {k for k in paths if k in TRIAL_PARAMS or k.split(".")[0] in methods}
+    return {k for k in paths if k in TRIAL_PARAMS or k.split(".")[0] in (*methods, *SHARED_SECTIONS)}
 
 
 def _axis(raw: Mapping, key: str, tp: type, path: str, default: Any = None) -> tuple:

@@ -63,6 +63,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
         cfg.shots,
         cfg.seed,
         cfg.data_root,
+        label_noise=cfg.noise.label,
         precision=cfg.precision,
         feature_cache=cfg.feature_cache,
         device=cfg.device,

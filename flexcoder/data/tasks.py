@@ -19,6 +19,7 @@ from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet, TextEncoder
 from flexcoder.data.halves import class_halves
 from flexcoder.data.items import check_data_available, read_items
 from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry
+from flexcoder.data.noise import flip_labels, swap_texts
 from flexcoder.data.registry import DatasetSpec, get_dataset
 from flexcoder.data.simulated import SimulatedClip
 
@@ -192,11 +193,19 @@ def _simulated_labels(n: int, num_classes: int, multilabel: bool, rng: np.random
 
 
 def retrieval_task(
-    dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None, **features: str | None
+    dataset: str,
+    backbone: str,
+    shots: int,
+    seed: int,
+    data_root: str | None = None,
+    label_noise: float = 0.0,
+    text_noise: float = 0.0,
+    **features: str | None,
 ) -> RetrievalTask:
     """FLEX-CLIP's protocol. Multi-label items belong to a half only when all their labels do (our choice: keeps
-    target classes unseen in zero-shot training; items spanning both halves are dropped). `features`: the
-    precision / feature_cache / device keywords of `load_features`."""
+    target classes unseen in zero-shot training; items spanning both halves are dropped). `label_noise` /
+    `text_noise`: fractions of the target shots with a wrong class / a swapped text (`flexcoder.data.noise`).
+    `features`: the precision / feature_cache / device keywords of `load_features`."""
     data = load_features(dataset, backbone, data_root, **features)
     spec = data.spec
     source, target = class_halves(spec)
@@ -212,11 +221,15 @@ def retrieval_task(
     rest = train_tgt[~torch.isin(train_tgt, shot_idx)]
     val_idx = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed))[:VAL_CAP]].sort().values
     test_idx = torch.nonzero(in_half(data.test.labels, ~src_mask)).flatten()
+    train = data.train.subset(torch.cat([train_src, shot_idx]))
+    if label_noise > 0 or text_noise > 0:
+        noisy = swap_texts(flip_labels(data.train.subset(shot_idx), label_noise, target, seed), text_noise, seed)
+        train = FeatureSet.concat([data.train.subset(train_src), noisy])
     return RetrievalTask(
         spec=spec,
         source_classes=source,
         target_classes=target,
-        train=data.train.subset(torch.cat([train_src, shot_idx])),
+        train=train,
         val=data.train.subset(val_idx),
         test=data.test.subset(test_idx),
         encode_text=data.encode_text,
@@ -225,11 +238,18 @@ def retrieval_task(
 
 
 def classification_task(
-    dataset: str, backbone: str, shots: int, seed: int, data_root: str | None = None, **features: str | None
+    dataset: str,
+    backbone: str,
+    shots: int,
+    seed: int,
+    data_root: str | None = None,
+    label_noise: float = 0.0,
+    **features: str | None,
 ) -> ClassificationTask:
     """CODER's protocol: `shots` support images per class from the train split, test on the whole test split.
-    The class names are the data root's for real few-shot datasets (`load_features`). `features`: the
-    precision / feature_cache / device keywords of `load_features`."""
+    The class names are the data root's for real few-shot datasets (`load_features`). `label_noise`: the fraction
+    of support images with a wrong class (`flexcoder.data.noise`). `features`: the precision / feature_cache /
+    device keywords of `load_features`."""
     data = load_features(dataset, backbone, data_root, **features)
     spec = data.spec
     if spec.multilabel:
@@ -241,7 +261,7 @@ def classification_task(
     return ClassificationTask(
         spec=spec,
         class_names=spec.classes,
-        support=image_only.subset(support_idx),
+        support=flip_labels(image_only.subset(support_idx), label_noise, range(spec.num_classes), seed),
         val=image_only.subset(val_idx),
         test=FeatureSet(data.test.image, None, data.test.labels),
         encode_text=data.encode_text,

@@ -47,6 +47,8 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
         cfg.shots,
         cfg.seed,
         cfg.data_root,
+        label_noise=cfg.noise.label,
+        text_noise=cfg.noise.text,
         precision=cfg.precision,
         feature_cache=cfg.feature_cache,
         device=cfg.device,
@@ -77,6 +79,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
             cfg.feature_cache,
             cfg.shots,
             cfg.seed,
+            cfg.noise,
             str(device),
             fc.generator,
         )

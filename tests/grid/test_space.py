@@ -185,3 +185,20 @@ def test_real_data_datasets_are_fine_with_a_real_backbone():
         {"name": "t", "studies": [{"method": "coder", "dataset": "food101", "backbone": "ViT-B-32/openai"}]}
     )
     assert [c.constants["dataset"] for c in s.cells()] == ["food101"]
+
+
+def test_noise_is_a_param_of_every_method_and_shows_in_cell_ids():
+    s = parse_space(
+        {
+            "name": "t",
+            "studies": [
+                {"method": "flexclip", "dataset": "wikipedia", "shots": 5, "params": {"noise.label": [0.0, 0.4]}},
+                {"method": "coder", "dataset": "dtd", "shots": 4, "params": {"noise.label": [0.0, 0.4]}},
+            ],
+        }
+    )
+    ids = [c.id for c in s.cells()]
+    assert "flexclip/wikipedia/simulated/shots=5/seed=0/noise.label=0.4" in ids
+    assert "coder/dtd/simulated/shots=4/seed=0/noise.label=0.4" in ids
+    with pytest.raises(SpaceError, match=r"studies\[0\].params: noise.text: CODER's classification data has no"):
+        parse_space({"name": "t", "studies": [{"method": "coder", "dataset": "dtd", "params": {"noise.text": 0.2}}]})
