@@ -107,7 +107,7 @@ def bench_overhead(trials: int = 16, workdir: Path | None = None) -> dict[str, f
         def record(phase: str, seconds: float) -> None:  # the driver's own phase timings (RunOptions.on_phase)
             pieces[f"{phase}_s"] = pieces.get(f"{phase}_s", 0.0) + seconds
 
-        options = RunOptions(mlflow_uri=uri, storage=str(tmp / "ray_results"), on_phase=record)
+        options = RunOptions(mlflow_uri=uri, storage=str(tmp / "ray_results"), reuse=False, on_phase=record)
         start = time.perf_counter()
         with contextlib.redirect_stdout(open(os.devnull, "w")):
             code = run_grid(_space_of(space), options)
@@ -215,7 +215,9 @@ def bench_caches(
             before = _count_files(cache)
             start = time.perf_counter()
             with contextlib.redirect_stdout(open(os.devnull, "w")):
-                code = main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp / f"rr-{run}")])
+                code = main(
+                    ["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp / f"rr-{run}"), "--no-reuse"]
+                )
             if code != 0:
                 raise RuntimeError(f"the cache grid failed (exit {code})")
             out[f"grid_{run}_s"] = time.perf_counter() - start
@@ -739,7 +741,10 @@ def probe_schedules(address: str, tmp: Path, slots: int, search_trials: int, epo
                     units += [_one_cell_space(space, c) for c in space.cells() if c.study_index == i]
         start = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):
-            codes = [run_grid(u, RunOptions(mlflow_uri=uri, storage=str(tmp / "ray_results"))) for u in units]
+            # reuse off: the second schedule runs the same trials into the same store, and must really run them
+            codes = [
+                run_grid(u, RunOptions(mlflow_uri=uri, storage=str(tmp / "ray_results"), reuse=False)) for u in units
+            ]
         wall = time.perf_counter() - start
         if any(codes):
             raise RuntimeError(f"the {schedule} probe grid failed (exit codes {codes})")
@@ -787,6 +792,7 @@ def bench_scale(cells: int = 5000, limit_s: float | None = None, workdir: Path |
             uri,
             "--storage",
             str(tmp / "ray_results"),
+            "--no-reuse",
         ]
         start, launched = time.perf_counter(), time.time()
         log = open(tmp / "driver.log", "w")

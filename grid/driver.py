@@ -50,6 +50,7 @@ class RunOptions:
     address: str | None = None
     max_concurrent: int | None = None
     resume: bool = False
+    reuse: bool = True  # a trial matching a finished one in the store is not run again (grid/reuse.py)
     verbose: int = 0  # Tune's verbosity: 0 = our one-line-per-trial progress only
     # Called with (phase, seconds) as each phase of the run ends: ray_init, mlflow_setup, textgen_actor, tuner_fit,
     # summary, ray_shutdown. For benchmarks and tooling; the driver itself prints nothing of it.
@@ -282,10 +283,10 @@ def _textgen_configs(cells: list[Cell]) -> list:
     return configs
 
 
-def _trainable(space: Space, tracking: GridTracking, textgen: dict):
+def _trainable(space: Space, tracking: GridTracking, textgen: dict, reuse: bool = True):
     """The trial function with its resources: each trial asks for its own study's `resources` (one Tuner, many
     studies)."""
-    fn = tune.with_parameters(grid_trial, tracking=tracking.spec, space=space, textgen=textgen)
+    fn = tune.with_parameters(grid_trial, tracking=tracking.spec, space=space, textgen=textgen, reuse=reuse)
     bundles = [{"CPU": s.resources.cpu, **({"GPU": s.resources.gpu} if s.resources.gpu else {})} for s in space.studies]
     return tune.with_resources(fn, lambda config: tune.PlacementGroupFactory([bundles[config["grid.study"]]]))
 
@@ -310,8 +311,9 @@ class TrialProgress(tune.Callback):
         )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        stopped = "mlflow_run_id" not in (trial.last_result or {})
-        self._line(trial, "stopped" if stopped else "done")
+        result = trial.last_result or {}
+        stopped = "mlflow_run_id" not in result
+        self._line(trial, "stopped" if stopped else "reused" if result.get("reused") else "done")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trial, "FAILED")
@@ -338,7 +340,7 @@ def _run_tuner(space: Space, cells: list[Cell], tracking: GridTracking, options:
         callbacks=[TrialProgress(total), JsonLoggerCallback()],
     )
     tuner = tune.Tuner(
-        _trainable(space, tracking, textgen),
+        _trainable(space, tracking, textgen, options.reuse),
         tune_config=tune.TuneConfig(
             search_alg=CellSearcher(cells, tracking, resume=options.resume),
             scheduler=PerCellScheduler(space.studies),

@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "are kept, each search goes on from its trials, cut-off trials run again",
     )
     p.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="run every trial, even one whose config, code commit and data match a finished trial already in the "
+        "tracking store (by default that trial is not run again: its run carries the earlier metrics)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the expanded cells, in the order they start, and the trial count; start nothing",
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         address=args.address,
         max_concurrent=args.max_concurrent,
         resume=args.resume,
+        reuse=not args.no_reuse,
         verbose=2 if args.verbose else 0,
     )
     try:

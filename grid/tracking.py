@@ -84,6 +84,7 @@ class TrackingSpec:
 
     uri: str
     experiment_id: str
+    code_version: str | None = None  # the clean commit trials key reuse on; None: a dirty tree, no reuse
 
 
 class GridTracking:
@@ -122,7 +123,9 @@ class GridTracking:
 
     @property
     def spec(self) -> TrackingSpec:
-        return TrackingSpec(self.uri, self.experiment_id)
+        from grid.reuse import code_version
+
+        return TrackingSpec(self.uri, self.experiment_id, code_version(self.commit))
 
     def ui_link(self, server: str = "http://127.0.0.1:5000") -> str:
         """The experiment's runs table in the MLflow UI. MLflow 3.17's UI picks its view from a global switch

@@ -18,6 +18,7 @@ from ray import tune
 from flexcoder import TrialConfig, TrialContext, run_trial
 from flexcoder.methods import dataset_settings, resolve_config
 from grid.naming import identity_tags, settings_label
+from grid.reuse import REUSE_KEY_TAG, REUSED_FROM_TAG, data_fingerprint, find_finished, reuse_key
 from grid.space import AXES, Space, cell_constants
 from grid.textgen_actor import actor_name
 from grid.tracking import TrackingSpec, TrialRun
@@ -43,11 +44,17 @@ class TuneMlflowLogger:
 
 
 def grid_trial(
-    config: dict[str, Any], *, tracking: TrackingSpec, space: Space, textgen: Mapping[str, Any] | None = None
+    config: dict[str, Any],
+    *,
+    tracking: TrackingSpec,
+    space: Space,
+    textgen: Mapping[str, Any] | None = None,
+    reuse: bool = True,
 ) -> None:
     """The Tune trainable. `textgen` maps actor names to clients of the grid's shared text generators. Reports the
     cell's metric and the MLflow run once more at the end, so every trial's last result carries them even when the
-    method has no epochs."""
+    method has no epochs. With `reuse`, a trial that matches a finished one in the store (`grid.reuse`) copies its
+    metrics instead of running."""
     import torch  # here: the driver imports this module for the function and never needs torch itself
 
     # As many torch threads as CPUs Ray gave this trial: concurrent trials each using every core oversubscribe it.
@@ -62,12 +69,22 @@ def grid_trial(
     tags = {**identity_tags(own), "grid.cell": cell_id, "grid.tune_trial": tune.get_context().get_trial_name()}
     if official:
         tags["grid.dataset_settings"] = settings_label(official)
+    key = _reuse_key(own, cfg, tracking.code_version)
+    if key:
+        tags[REUSE_KEY_TAG] = key
     run = TrialRun(tracking, parent_run_id, tune.get_context().get_trial_id(), run_name, own, tags, rerun_of)
     if run.finished_metrics is not None:  # finished in an earlier attempt: report it again, redo nothing
         tune.report({**_only(run.finished_metrics, metric), "mlflow_run_id": run.run_id})
         return
     # Where this attempt ran: on a cluster, the first thing to check when one node's trials fail or crawl.
     run.set_tags({"grid.node": ray.get_runtime_context().get_node_id(), "grid.host": socket.gethostname()})
+    earlier = find_finished(run.client, key) if reuse and key else None
+    if earlier is not None:
+        run.log_metrics(earlier.data.metrics, step=0)
+        run.set_tags({REUSED_FROM_TAG: earlier.info.run_id})
+        run.finish("FINISHED")
+        tune.report({**_only(earlier.data.metrics, metric), "mlflow_run_id": run.run_id, "reused": 1})
+        return
     logger = TuneMlflowLogger(run, metric)
     try:
         name = actor_name(cfg.coder.textgen)
@@ -85,6 +102,17 @@ def grid_trial(
     run.log_metrics(metrics, step=logger.last_step)
     run.finish("FINISHED")
     tune.report({**_only(metrics, metric), "mlflow_run_id": run.run_id})
+
+
+def _reuse_key(own: Mapping[str, Any], cfg: TrialConfig, version: str | None) -> str | None:
+    """This trial's reuse key, or None without a clean commit or when its data cannot be read (the trial then fails
+    with the reader's error, in its own run)."""
+    if version is None:
+        return None
+    try:
+        return reuse_key(own, version, data_fingerprint(cfg))
+    except (OSError, ValueError):
+        return None
 
 
 def _only(metrics: Mapping[str, float], metric: str) -> dict[str, float]:

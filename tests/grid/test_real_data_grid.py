@@ -52,10 +52,14 @@ def two_runs(ray_local, tmp_path_factory):
     space = _space(tmp, data_root, backbone)
     uri = f"sqlite:///{tmp}/mlflow.db"
     out = []
-    for run in ("first", "second"):  # no --resume: the second run opens new parents and reruns every trial
+    # No --resume: the second run opens new parents; --no-reuse: it reruns every trial (on the cached features)
+    # instead of taking the first run's results (grid/reuse.py).
+    for run in ("first", "second"):
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
-            code = main(["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp / f"ray_{run}")])
+            code = main(
+                ["--space", str(space), "--mlflow-uri", uri, "--storage", str(tmp / f"ray_{run}"), "--no-reuse"]
+            )
         out.append((code, buffer.getvalue(), _entries(data_root / ".flexcoder_cache")))
     return {"runs": out, "uri": uri, "backbone": backbone}
 

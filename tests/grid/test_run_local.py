@@ -104,8 +104,8 @@ def test_resume_of_a_finished_grid_runs_nothing_and_adds_no_runs(smoke_run, caps
 
 def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray_local, tmp_path):
     """Two CODER cells (datasets) use the template backend through the same named actor; it is gone afterwards.
-    Each trial records the rerank threshold it ran: DTD's official 0.6 (tagged as a dataset setting), the fallback
-    0.1 elsewhere."""
+    Each trial records the rerank threshold it ran: EuroSAT's official 0.3 (tagged as a dataset setting), the
+    fallback 0.1 elsewhere."""
     import ray
 
     from flexcoder import TrialConfig
@@ -113,7 +113,7 @@ def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray
 
     space = tmp_path / "s.yaml"
     space.write_text(
-        "name: shared\nstudies:\n  - {method: coder, dataset: [wikipedia, dtd], "
+        "name: shared\nstudies:\n  - {method: coder, dataset: [wikipedia, eurosat], "
         "params: {coder.text_set: name+att, coder.rerank: true}}\n"
     )
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -125,8 +125,8 @@ def test_coder_trials_share_one_textgen_actor_that_is_stopped_after_the_grid(ray
     pids = {r.data.tags.get("grid.textgen_pid") for r in trials}
     assert len(pids) == 1 and None not in pids  # one actor process answered both trials
     by_dataset = {r.data.tags["dataset"]: r.data for r in trials}
-    assert by_dataset["dtd"].params["coder.rerank_threshold"] == "0.6"
-    assert by_dataset["dtd"].tags["grid.dataset_settings"] == "rerank_threshold=0.6"
+    assert by_dataset["eurosat"].params["coder.rerank_threshold"] == "0.3"
+    assert by_dataset["eurosat"].tags["grid.dataset_settings"] == "rerank_threshold=0.3"
     assert by_dataset["wikipedia"].params["coder.rerank_threshold"] == "0.1"
     assert "grid.dataset_settings" not in by_dataset["wikipedia"].tags
     name = actor_name(TrialConfig.from_flat({"method": "coder", "dataset": "wikipedia"}).coder.textgen)

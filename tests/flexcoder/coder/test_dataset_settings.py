@@ -69,13 +69,13 @@ def test_an_unset_value_resolves_to_the_datasets_and_a_space_value_wins(name):
 
 
 def test_a_trial_reports_the_official_values_it_uses_and_runs_them():
-    """DTD's official rerank threshold is 0.6: a CODER* trial reranks under it, and `dataset_settings` names it; a
+    """EuroSAT's official rerank threshold is 0.3: a CODER* trial reranks under it, and `dataset_settings` names it; a
     trial whose variant never reranks reports nothing."""
-    flat = {"method": "coder", "dataset": "dtd", "shots": 0, "coder.rerank": True, "coder.text_set": "name+att"}
+    flat = {"method": "coder", "dataset": "eurosat", "shots": 0, "coder.rerank": True, "coder.text_set": "name+att"}
     cfg = TrialConfig.from_flat(flat)
-    assert dataset_settings(cfg) == {"rerank_threshold": 0.6}
-    assert resolve_config(cfg).coder.rerank_threshold == 0.6
-    assert dataset_settings(TrialConfig.from_flat({**flat, "coder.rerank_threshold": 0.6})) == {}
+    assert dataset_settings(cfg) == {"rerank_threshold": 0.3}
+    assert resolve_config(cfg).coder.rerank_threshold == 0.3
+    assert dataset_settings(TrialConfig.from_flat({**flat, "coder.rerank_threshold": 0.3})) == {}
     assert dataset_settings(TrialConfig.from_flat({**flat, "coder.rerank": False})) == {}
     few = TrialConfig.from_flat({"method": "coder", "dataset": "eurosat", "shots": 2, "coder.text_set": "name+att"})
     assert dataset_settings(few) == {"adapter_alpha": 1.73, "adapter_beta": 91.34}
