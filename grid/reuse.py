@@ -11,6 +11,7 @@ space reruns only its new cells. The reusing run carries the earlier run's final
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -37,11 +38,18 @@ def data_fingerprint(cfg: TrialConfig) -> str:
     keys of its train and test splits."""
     if cfg.simulated:
         return "embedded"
+    return _real_fingerprint(cfg.dataset, cfg.data_root, cfg.backbone, cfg.precision)
+
+
+@functools.lru_cache(maxsize=16)
+def _real_fingerprint(dataset: str, data_root: str | None, backbone: str, precision: str) -> str:
+    """Once per process and dataset: reading a large dataset's file lists and hashing a weights file take seconds,
+    and a reused trial process runs many trials of the same data."""
     from flexcoder.data.items import read_items
     from flexcoder.features import feature_key
 
-    items = read_items(cfg.dataset, cfg.data_root)
-    return ",".join(feature_key(items, split, cfg.backbone, cfg.precision)[0] for split in ("train", "test"))
+    items = read_items(dataset, data_root)
+    return ",".join(feature_key(items, split, backbone, precision)[0] for split in ("train", "test"))
 
 
 def reuse_key(own_flat: Mapping[str, Any], version: str, fingerprint: str) -> str:

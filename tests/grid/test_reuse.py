@@ -5,7 +5,7 @@ from mlflow.tracking import MlflowClient
 
 from flexcoder import TrialConfig
 from flexcoder_testing.tiny_datasets import write_tiny_dataset
-from grid.reuse import REUSE_KEY_TAG, code_version, data_fingerprint, find_finished, reuse_key
+from grid.reuse import REUSE_KEY_TAG, _real_fingerprint, code_version, data_fingerprint, find_finished, reuse_key
 from grid.run import main
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -35,6 +35,7 @@ def test_real_data_is_fingerprinted_by_its_feature_cache_keys(tmp_path):
     assert len(before.split(",")) == 2 and before == data_fingerprint(TrialConfig.from_flat(flat))
     assert before != data_fingerprint(TrialConfig.from_flat({**flat, "backbone": "RN50/openai"}))
     write_tiny_dataset("wikipedia", tmp_path, per_class_train=4)  # one more image per class: different data
+    _real_fingerprint.cache_clear()  # a new trial process (the fingerprint is read once per process)
     assert before != data_fingerprint(TrialConfig.from_flat(flat))
     assert data_fingerprint(TrialConfig.from_flat({"method": "flexclip", "dataset": "wikipedia"})) == "embedded"
 
