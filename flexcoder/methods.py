@@ -7,6 +7,8 @@ trains if it trains, reports per-epoch metrics through `ctx.logger`, and returns
 from __future__ import annotations
 
 import importlib
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -101,5 +103,24 @@ def dataset_settings(cfg: TrialConfig) -> dict[str, Any]:
 
 
 def run_trial(cfg: TrialConfig, ctx: TrialContext | None = None) -> dict[str, float]:
-    """Run one trial: the single call a grid trial makes into flexcoder."""
-    return get_method(cfg.method)(resolve_config(cfg), ctx or TrialContext())
+    """Run one trial: the single call a grid trial makes into flexcoder. Adds what it cost: `cost/trial_s` (wall
+    seconds of the method, data loading included), `cost/peak_rss_mib` (the process's peak resident memory so far:
+    an upper bound for this trial when the process ran others before) and, on CUDA, `cost/peak_gpu_mib`."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    out = get_method(cfg.method)(resolve_config(cfg), ctx or TrialContext())
+    cost = {"cost/trial_s": time.perf_counter() - start, "cost/peak_rss_mib": _peak_rss_mib()}
+    if cuda:
+        cost["cost/peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return {**out, **cost}
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux

@@ -7,10 +7,10 @@ One parent run = one cell = one result: the final metrics of its best trial (tag
 copies onto the parent. Seeds are a grid axis, so a table entry is the mean ± sample std over the parents that
 differ only in seed. Tables: FLEX-CLIP test mAP@all (i2t, t2i, avg) by dataset and shots, one table per setting (variant
 and any other grid param that varies); CODER test top-1 by dataset, variant, text set, rerank and shots. Plots:
-the test metric vs shots per method and dataset, CODER accuracy vs texts per class where `coder.max_texts_per_type`
-varies, and every Optuna trial's searched values vs its search metric. The plots are also logged on the parent runs
-they show, under `report/` (a rerun overwrites them). Runs tagged data=simulated put "SIMULATED DATA" in the header
-and on every plot.
+the test metric vs shots per method and dataset, the test metric vs seconds per trial per method, CODER accuracy vs
+texts per class where `coder.max_texts_per_type` varies, and every Optuna trial's searched values vs its search
+metric. The plots are also logged on the parent runs they show, under `report/` (a rerun overwrites them). Runs
+tagged data=simulated put "SIMULATED DATA" in the header and on every plot.
 """
 
 from __future__ import annotations
@@ -543,6 +543,36 @@ def plot_vs_texts(cells: Sequence[CellResult], out: Path) -> Plot | None:
     return Plot("coder_vs_texts_per_class.png", "CODER: test top-1 vs texts per class", tuple(c.run_id for c in mine))
 
 
+def plot_vs_cost(cells: Sequence[CellResult], out: Path) -> list[Plot]:
+    """Per method: the test metric against what a trial cost in wall seconds (`cost/trial_s`, log scale), one line
+    per setting through its shot counts, each point the mean over datasets and seeds."""
+    plots = []
+    for method, metric in PRIMARY_METRIC.items():
+        mine = [c for c in cells if c.method == method and metric in c.metrics and "cost/trial_s" in c.metrics]
+        if not mine:
+            continue
+        scale = 100.0 if method == "coder" else 1.0
+        keys = varying_keys(mine)
+        fig, (ax,) = _new_figure(simulated=any(c.simulated for c in mine))
+        for group in _group(mine, keys).values():
+            shots = sorted({c.shots for c in group})
+            xs = [statistics.fmean(c.metrics["cost/trial_s"] for c in group if c.shots == s) for s in shots]
+            ys = [statistics.fmean(c.metrics[metric] * scale for c in group if c.shots == s) for s in shots]
+            ax.plot(xs, ys, marker="o", label=setting_label(group[0].setting, keys, method))
+            for x, y, s in zip(xs, ys, shots):
+                ax.annotate(f"{s}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+        name = {"flexclip": "FLEX-CLIP", "coder": "CODER"}[method]
+        ylabel = "test top-1 accuracy (%)" if method == "coder" else "test mAP@all (average)"
+        ax.set(title=f"{name}: accuracy vs cost (labels: shots)", xlabel="seconds per trial", ylabel=ylabel)
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        filename = f"{method}_vs_cost.png"
+        fig.savefig(out / filename, dpi=110)
+        plots.append(Plot(filename, f"{name}: {metric} vs seconds per trial", tuple(c.run_id for c in mine)))
+    return plots
+
+
 def _texts_per_class(cell: CellResult) -> float:
     texts = cell.metrics.get("textgen/texts")
     if texts is None:
@@ -650,7 +680,7 @@ def _assemble(results: ExperimentResults, out: Path) -> Report:
     tables += [coder] if coder else []
     comparisons = paired_comparisons(results.cells)
     tables += [comparisons] if comparisons else []
-    plots = plot_vs_shots(results.cells, out)
+    plots = plot_vs_shots(results.cells, out) + plot_vs_cost(results.cells, out)
     notes = []
     texts = plot_vs_texts(results.cells, out)
     if texts:

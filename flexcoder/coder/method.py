@@ -56,7 +56,14 @@ def _acc_from_pred(pred: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
+    """One CODER trial (see the module docstring), with its cost: nothing is trained (`cost/trainable_params` 0);
+    the few-shot caches hold `cost/cache_entries` support images."""
     cfg = resolve(cfg)  # the dataset's official settings where the space set none (run_trial did it already)
+    out, cache = _run(cfg, ctx)
+    return {**out, "cost/trainable_params": 0.0, "cost/cache_entries": float(cache)}
+
+
+def _run(cfg: TrialConfig, ctx: TrialContext) -> tuple[dict[str, float], int]:
     task = classification_task(
         cfg.dataset,
         cfg.backbone,
@@ -69,13 +76,13 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
         device=cfg.device,
     )
     if cfg.coder.variant == "tip_adapter" and len(task.support) > 0:
-        return _tip_adapter(cfg, task)
+        return _tip_adapter(cfg, task), len(task.support)
     if cfg.coder.variant in ("clip_prompt", "tip_adapter"):
         weights = prompt_ensemble_weights(task.class_names, task.encode_text)
         return {
             "val/top1": top_k_accuracy(task.val.image @ weights.T, task.val.labels),
             "test/top1": top_k_accuracy(task.test.image @ weights.T, task.test.labels),
-        }
+        }, 0
     cc = cfg.coder
     generator = _generator(cfg, ctx)
     stats = TextStats()
@@ -117,7 +124,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
                 out[f"rerank/{split}_reranked"] = mask.float().mean().item()
                 out[f"rerank/{split}_changed"] = (pred != scores.argmax(1)).float().mean().item()
     out.update(stats.metrics())
-    return out
+    return out, len(task.support) if cfg.shots > 0 else 0
 
 
 def _few_shot(cfg: TrialConfig, task, text_feats, val_coder, test_coder) -> dict[str, float]:

@@ -17,6 +17,7 @@ from flexcoder.config import TrialConfig
 from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.data.tasks import retrieval_task
 from flexcoder.flexclip.attributes import class_attributes
+from flexcoder.flexclip.cofeg import CoFeG
 from flexcoder.flexclip.cofeg_training import generate_pseudo_pairs, pseudo_count, train_cofeg
 from flexcoder.flexclip.common_space_training import evaluate, train_projection
 from flexcoder.flexclip.stage1_memo import stage1_pseudo_pairs
@@ -57,7 +58,12 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     if fc.variant == "raw_clip":
         val = cross_modal_map(task.val.image, task.val.text, task.val.labels)
         test = cross_modal_map(task.test.image, task.test.text, task.test.labels)
-        return {**_prefixed("val", val), **_prefixed("test", test), "time/train_s": 0.0}
+        return {
+            **_prefixed("val", val),
+            **_prefixed("test", test),
+            "time/train_s": 0.0,
+            "cost/trainable_params": 0.0,
+        }
 
     start = time.perf_counter()
     train = task.train
@@ -104,4 +110,15 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     train_s = time.perf_counter() - start
     val = evaluate(model, task.val, device)
     test = evaluate(model, task.test, device)
-    return {**_prefixed("val", val), **_prefixed("test", test), "time/train_s": train_s, **stage1}
+    params = _trainable_params(model)
+    if fc.generates:  # CoFeG's, counted on the meta device: a memo hit has no model at hand
+        with torch.device("meta"):
+            dim, cond = task.train.image.shape[1], task.train.text.shape[1]
+            g = fc.generator
+            params += _trainable_params(CoFeG(dim, cond, g.hidden, g.latent_dim, g.residual))
+    cost = {"cost/trainable_params": float(params)}
+    return {**_prefixed("val", val), **_prefixed("test", test), "time/train_s": train_s, **stage1, **cost}
+
+
+def _trainable_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

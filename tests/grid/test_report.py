@@ -57,7 +57,13 @@ def flexclip_metrics(cell) -> dict[str, float]:
     c = cell.constants
     base = 0.40 + 0.05 * (c["dataset"] == "pascal_sentence") + 0.01 * c["shots"] + 0.02 * c["seed"]
     base += 0.10 * (c.get("flexclip.variant", "full") == "full")
-    return {"test/map_i2t": base, "test/map_t2i": base - 0.03, "test/map_avg": base - 0.015, "val/map_avg": base}
+    return {
+        "test/map_i2t": base,
+        "test/map_t2i": base - 0.03,
+        "test/map_avg": base - 0.015,
+        "val/map_avg": base,
+        "cost/trial_s": 1.0 + c["shots"],
+    }
 
 
 def coder_metrics(cell) -> dict[str, float]:
@@ -188,6 +194,7 @@ def test_report_files_label_simulated_data_and_hold_valid_pngs(store, tmp_path):
         "coder_vs_texts_per_class.png",
         "coder_wikipedia_vs_shots.png",
         "flexclip_pascal_sentence_vs_shots.png",
+        "flexclip_vs_cost.png",
         "flexclip_wikipedia_vs_shots.png",
         "search_sensitivity.png",
     ]
@@ -211,9 +218,11 @@ def test_plots_are_logged_on_the_parents_they_show_and_a_rerun_does_not_duplicat
         return sorted(a.path for a in client.list_artifacts(by_cell[cell_id], "report"))
 
     assert logged("flexclip/pascal_sentence/simulated/shots=0/seed=1/flexclip.variant=raw_clip") == [
-        "report/flexclip_pascal_sentence_vs_shots.png"
+        "report/flexclip_pascal_sentence_vs_shots.png",
+        "report/flexclip_vs_cost.png",
     ]
     assert logged("flexclip/wikipedia/simulated/shots=5/seed=0") == [
+        "report/flexclip_vs_cost.png",
         "report/flexclip_wikipedia_vs_shots.png",
         "report/search_sensitivity.png",
     ]

@@ -76,7 +76,8 @@ def test_noisy_labels_cost_tip_adapter_accuracy_and_leave_zero_shot_alone():
     noisy = run_trial(TrialConfig.from_flat({**flat, "noise.label": 0.8}))["test/top1"]
     assert noisy < clean - 0.05
     zero = {"method": "coder", "dataset": "eurosat", "shots": 0, "coder.variant": "clip_prompt"}
-    assert run_trial(TrialConfig.from_flat({**zero, "noise.label": 0.8})) == run_trial(TrialConfig.from_flat(zero))
+    noisy, clean = (run_trial(TrialConfig.from_flat(f)) for f in ({**zero, "noise.label": 0.8}, zero))
+    assert {k: v for k, v in noisy.items() if "/top1" in k} == {k: v for k, v in clean.items() if "/top1" in k}
 
 
 def test_noise_is_part_of_every_methods_config_and_text_noise_needs_texts():

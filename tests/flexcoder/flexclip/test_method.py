@@ -18,6 +18,9 @@ FINAL_KEYS = {
     "test/map_t2i",
     "test/map_avg",
     "time/train_s",
+    "cost/trainable_params",
+    "cost/trial_s",
+    "cost/peak_rss_mib",
 }
 STAGE1_KEYS = {"time/stage1_s", "stage1_memo_hit"}  # variants that generate (full, no_gate) also report these
 
