@@ -50,9 +50,9 @@ class TrialConfig:
 
     Attributes:
         method: registered method name (`flexcoder.list_methods()`).
-        dataset: registered dataset name (`flexcoder.data.list_datasets()`).
+        dataset: registered dataset name (`flexcoder.data.registry.list_datasets()`).
         backbone: "simulated" (the embedded simulated CLIP world), an open_clip "MODEL/PRETRAINED" pair (a tag or a
-            weights file), "hf-hub:ORG/REPO" or "local-dir:/path" (`flexcoder.backbones.parse_backbone`).
+            weights file), "hf-hub:ORG/REPO" or "local-dir:/path" (`flexcoder.features.backbone_names`).
         shots: real labelled target-class samples per class (0 = zero-shot).
         seed: seeds the shot sampling, model init and training order.
         data_root: root folder of real datasets (unused by the simulated backbone).

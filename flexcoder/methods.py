@@ -1,7 +1,8 @@
 """The method registry: names used in YAML, MLflow tags and test ids, mapped to lazily imported entry points.
 
-A method is a plain function `run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]` that loads its data,
-trains if it trains, reports per-epoch metrics through `ctx.logger`, and returns its final metrics.
+A method is a plain function `run(cfg, task, ctx) -> dict[str, float]`: given its resolved `TrialConfig` and the
+protocol `task` it declares (built by `run_trial`, `flexcoder.protocols`), it trains if it trains, reports per-epoch
+metrics through `ctx.logger`, and returns its final metrics.
 """
 
 from __future__ import annotations
@@ -66,12 +67,24 @@ class TrialContext:
         logger: receives per-epoch metrics.
         textgen: a text generator shared across trials (the grid's Ray actor); None means the method builds the
             backend its config names, in process.
+        per_query: filled by the method: the per-query values behind its test metrics (`keep_per_query`).
+        count_flops: count the method's floating-point operations (`cost/gflops`) with torch's FlopCounterMode:
+            every matmul, convolution and attention it runs, forward and backward. Off by default (ours: the
+            counter intercepts every torch op, 1.3-3.5x slower on CPU; docs/decisions.md).
         extras: free-form hooks for tests.
     """
 
     logger: MetricLogger = field(default_factory=NullLogger)
     textgen: Any = None
+    count_flops: bool = False
+    per_query: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def keep_per_query(self, metric: str, values: Any) -> None:
+        """Keep the per-query values behind test metric `metric` (each test query's AP, or whether it was classified
+        right), as a numpy array in test-set order: a bootstrap over test queries resamples them (ours: an interval
+        for a single-seed cell, where seeds give none)."""
+        self.per_query[metric] = values.detach().cpu().numpy() if hasattr(values, "detach") else values
 
 
 def list_methods() -> list[str]:
@@ -85,7 +98,7 @@ def method_info(name: str) -> MethodInfo:
         raise KeyError(f"unknown method {name!r}; known: {', '.join(list_methods())}") from None
 
 
-def get_method(name: str) -> Callable[[TrialConfig, TrialContext], dict[str, float]]:
+def get_method(name: str) -> Callable[[TrialConfig, Any, TrialContext], dict[str, float]]:
     module, fn = method_info(name).entry.split(":")
     return getattr(importlib.import_module(module), fn)
 
@@ -105,15 +118,32 @@ def dataset_settings(cfg: TrialConfig) -> dict[str, Any]:
 def run_trial(cfg: TrialConfig, ctx: TrialContext | None = None) -> dict[str, float]:
     """Run one trial: the single call a grid trial makes into flexcoder. Adds what it cost: `cost/trial_s` (wall
     seconds of the method, data loading included), `cost/peak_rss_mib` (the process's peak resident memory so far:
-    an upper bound for this trial when the process ran others before) and, on CUDA, `cost/peak_gpu_mib`."""
-    import torch
+    an upper bound for this trial when the process ran others before), on CUDA `cost/peak_gpu_mib`, and with
+    `ctx.count_flops` `cost/gflops` (the method's, data loading excluded)."""
+    import torch  # here, not at the top: `import flexcoder` stays torch-free for the grid's driver
+
+    from flexcoder.protocols import build_task  # the feature pipeline imports torch
 
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    out = get_method(cfg.method)(resolve_config(cfg), ctx or TrialContext())
+    ctx = ctx or TrialContext()
+    cfg = resolve_config(cfg)
+    task = build_task(cfg, method_info(cfg.method).task)
+    method = get_method(cfg.method)
+    flops = None
+    if ctx.count_flops:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            out = method(cfg, task, ctx)
+        flops = counter.get_total_flops()
+    else:
+        out = method(cfg, task, ctx)
     cost = {"cost/trial_s": time.perf_counter() - start, "cost/peak_rss_mib": _peak_rss_mib()}
+    if flops is not None:
+        cost["cost/gflops"] = flops / 1e9
     if cuda:
         cost["cost/peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return {**out, **cost}

@@ -1,9 +1,7 @@
-"""Where a trial runs, how it is seeded, and how files are fingerprinted."""
+"""Where a trial runs and how it is seeded."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 
 import numpy as np
@@ -23,12 +21,3 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes, read in 4 MiB blocks (checkpoints and cache entries can be gigabytes)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()

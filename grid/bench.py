@@ -253,14 +253,14 @@ def _count_files(folder: Path) -> int:
 
 
 def _feature_cache_missing() -> str:
-    if importlib.util.find_spec("flexcoder.features") is None:
-        return "n/a (flexcoder/features.py not present)"
+    if importlib.util.find_spec("flexcoder.features.cache") is None:
+        return "n/a (flexcoder/features/cache.py not present)"
     return "n/a (give --data-root DIR --feature-dataset NAME --feature-backbone MODEL/PRETRAINED)"
 
 
 def bench_feature_cache(dataset: str, backbone: str, data_root: str, cache_dir: Path) -> dict[str, float]:
     """`ensure_features` twice into a fresh cache: splits extracted and seconds extracting, first run vs rerun."""
-    from flexcoder.features import ensure_features
+    from flexcoder.features.cache import ensure_features
 
     out = {}
     for run in ("first", "rerun"):
@@ -346,11 +346,11 @@ def bench_flexclip_epoch(repeat: int = 3) -> dict[str, float]:
     same optimiser, same validation. Best of `repeat`."""
     from dataclasses import replace
 
-    from flexcoder.data.tasks import retrieval_task
     from flexcoder.flexclip.common_space_training import train_projection
     from flexcoder.flexclip.config import LossWeights, ProjectorConfig
     from flexcoder.flexclip.losses import info_nce
     from flexcoder.metrics import cross_modal_map
+    from flexcoder.protocols import retrieval_task
 
     task = retrieval_task("wikipedia", "simulated", 5, 0)
     cfg = replace(ProjectorConfig(), epochs=1)
@@ -581,10 +581,10 @@ def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
     the batching alone). The separate calls validate on 8 pairs, so their per-epoch validation costs ~nothing."""
     from dataclasses import replace
 
-    from flexcoder.data.tasks import retrieval_task
     from flexcoder.flexclip.common_space_training import train_projection
     from flexcoder.flexclip.config import LossWeights, ProjectorConfig
     from flexcoder.flexclip.packed import train_projection_packed
+    from flexcoder.protocols import retrieval_task
 
     task = retrieval_task("wikipedia", "simulated", 5, 0)
     cfg = replace(ProjectorConfig(), epochs=epochs)

@@ -27,8 +27,10 @@ from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
 from flexcoder import TrialConfig
-from flexcoder.data.items import check_data_available
+from flexcoder.data.reading import check_data_available
 from flexcoder.data.registry import get_dataset
+from flexcoder.features.backbone_files import check_backbone_available
+from flexcoder.features.backbone_names import BackboneError
 from grid.cluster import check_resources, trial_slots
 from grid.scheduler import PerCellScheduler
 from grid.search import CellSearcher
@@ -38,7 +40,7 @@ from grid.tracking import GridTracking, check_reachable, normalise_uri
 from grid.trials import grid_trial
 
 if TYPE_CHECKING:
-    from flexcoder.features import FeatureReport
+    from flexcoder.features.cache import FeatureReport
 
 NAMESPACE = "flexcoder"
 
@@ -77,9 +79,6 @@ def preflight(space: Space) -> None:
             problems.append(str(e))
     for backbone in dict.fromkeys(c.constants["backbone"] for c in space.cells()):
         if backbone != "simulated":
-            # Here, not at the top: flexcoder.backbones loads torch, which a simulated grid's driver never needs.
-            from flexcoder.backbones import BackboneError, check_backbone_available
-
             try:
                 check_backbone_available(backbone)
             except BackboneError as e:
@@ -98,7 +97,7 @@ def _extract_features_task(
 ) -> FeatureReport:
     import torch
 
-    from flexcoder.features import ensure_features
+    from flexcoder.features.cache import ensure_features
 
     torch.set_num_threads(threads)
     return ensure_features(dataset, backbone, data_root, precision=precision, cache_dir=cache_dir, device=device)
@@ -117,7 +116,7 @@ def prepare_features(space: Space) -> list[FeatureReport]:
     real = [c for c in space.cells() if c.constants["backbone"] != "simulated"]
     if not real:
         return []
-    from flexcoder.features import cache_dir_for  # loads torch: only for real backbones
+    from flexcoder.features.cache import cache_dir_for  # loads torch: only for real backbones
 
     for cell in {c.setting: c for c in real}.values():
         cfg = TrialConfig.from_flat(cell.constants)

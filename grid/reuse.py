@@ -45,8 +45,8 @@ def data_fingerprint(cfg: TrialConfig) -> str:
 def _real_fingerprint(dataset: str, data_root: str | None, backbone: str, precision: str) -> str:
     """Once per process and dataset: reading a large dataset's file lists and hashing a weights file take seconds,
     and a reused trial process runs many trials of the same data."""
-    from flexcoder.data.items import read_items
-    from flexcoder.features import feature_key
+    from flexcoder.data.reading import read_items
+    from flexcoder.features.cache import feature_key
 
     items = read_items(dataset, data_root)
     return ",".join(feature_key(items, split, backbone, precision)[0] for split in ("train", "test"))

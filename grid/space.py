@@ -24,6 +24,7 @@ from flexcoder import ConfigError, TrialConfig, list_methods, method_info
 from flexcoder.config import leaf_paths
 from flexcoder.data.knowledge import simulated_datasets
 from flexcoder.data.registry import get_dataset, list_datasets
+from flexcoder.features.backbone_names import BackboneError, parse_backbone
 from grid.naming import SEPARATOR, cell_label
 
 
@@ -268,9 +269,6 @@ def _parse_study(raw: Any, path: str) -> Study:
                 )
     for b in backbones:
         if b != "simulated":
-            # Here, not at the top: flexcoder.backbones loads torch, which a simulated grid's driver never needs.
-            from flexcoder.backbones import BackboneError, parse_backbone
-
             try:
                 parse_backbone(b)  # the string's form only; whether the weights exist is the driver's preflight
             except BackboneError as e:

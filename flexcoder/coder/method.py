@@ -32,10 +32,10 @@ from flexcoder.coder.representation import (
     rerank,
 )
 from flexcoder.config import TrialConfig
-from flexcoder.data.tasks import classification_task
 from flexcoder.methods import TrialContext
-from flexcoder.metrics import top_k_accuracy
+from flexcoder.metrics import accuracy, top_k_accuracy, top_k_hits
 from flexcoder.prompts import CLIP_TEMPLATES, prompt_prototypes
+from flexcoder.protocols import ClassificationTask
 
 
 def prompt_ensemble_weights(class_names, encode_text) -> torch.Tensor:
@@ -51,37 +51,29 @@ def _generator(cfg: TrialConfig, ctx: TrialContext):
     return create_generator(cfg.coder.textgen)
 
 
-def _acc_from_pred(pred: torch.Tensor, labels: torch.Tensor) -> float:
-    return (pred == labels.float().argmax(1)).float().mean().item()
+def _top1(split: str, hits: torch.Tensor, ctx: TrialContext) -> float:
+    """Top-1 accuracy from per-image hits; the trial keeps the test hits (`TrialContext.keep_per_query`)."""
+    if split == "test":
+        ctx.keep_per_query("test/top1", hits)
+    return accuracy(hits)
 
 
-def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
-    """One CODER trial (see the module docstring), with its cost: nothing is trained (`cost/trainable_params` 0);
-    the few-shot caches hold `cost/cache_entries` support images."""
-    cfg = resolve(cfg)  # the dataset's official settings where the space set none (run_trial did it already)
-    out, cache = _run(cfg, ctx)
+def run(cfg: TrialConfig, task: ClassificationTask, ctx: TrialContext) -> dict[str, float]:
+    """One CODER trial on `task` (the classification protocol `run_trial` built; see the module docstring), with its
+    cost: nothing is trained (`cost/trainable_params` 0); the few-shot caches hold `cost/cache_entries` support
+    images. `cfg` is resolved: `run_trial` filled in the dataset's official settings where the space set none."""
+    out, cache = _run(cfg, task, ctx)
     return {**out, "cost/trainable_params": 0.0, "cost/cache_entries": float(cache)}
 
 
-def _run(cfg: TrialConfig, ctx: TrialContext) -> tuple[dict[str, float], int]:
-    task = classification_task(
-        cfg.dataset,
-        cfg.backbone,
-        cfg.shots,
-        cfg.seed,
-        cfg.data_root,
-        label_noise=cfg.noise.label,
-        precision=cfg.precision,
-        feature_cache=cfg.feature_cache,
-        device=cfg.device,
-    )
+def _run(cfg: TrialConfig, task: ClassificationTask, ctx: TrialContext) -> tuple[dict[str, float], int]:
     if cfg.coder.variant == "tip_adapter" and len(task.support) > 0:
-        return _tip_adapter(cfg, task), len(task.support)
+        return _tip_adapter(cfg, task, ctx), len(task.support)
     if cfg.coder.variant in ("clip_prompt", "tip_adapter"):
         weights = prompt_ensemble_weights(task.class_names, task.encode_text)
         return {
             "val/top1": top_k_accuracy(task.val.image @ weights.T, task.val.labels),
-            "test/top1": top_k_accuracy(task.test.image @ weights.T, task.test.labels),
+            "test/top1": _top1("test", top_k_hits(task.test.image @ weights.T, task.test.labels), ctx),
         }, 0
     cc = cfg.coder
     generator = _generator(cfg, ctx)
@@ -101,11 +93,11 @@ def _run(cfg: TrialConfig, ctx: TrialContext) -> tuple[dict[str, float], int]:
     test_coder = coder_features(task.test.image, text_feats)
     out: dict[str, float] = {}
     if cfg.shots > 0 and len(task.support) > 0:
-        out.update(_few_shot(cfg, task, text_feats, val_coder, test_coder))
+        out.update(_few_shot(cfg, task, text_feats, val_coder, test_coder, ctx))
     else:
         val_scores, test_scores = heuristic_scores(val_coder, bank), heuristic_scores(test_coder, bank)
         out["val/top1"] = top_k_accuracy(val_scores, task.val.labels)
-        out["test/top1"] = top_k_accuracy(test_scores, task.test.labels)
+        out["test/top1"] = _top1("test", top_k_hits(test_scores, task.test.labels), ctx)
         if cc.rerank:
             pairs = candidate_pairs(val_scores, cc.rerank_k, cc.rerank_threshold)
             pairs |= candidate_pairs(test_scores, cc.rerank_k, cc.rerank_threshold)
@@ -120,19 +112,19 @@ def _run(cfg: TrialConfig, ctx: TrialContext) -> tuple[dict[str, float], int]:
             for split, scores, data in (("val", val_scores, task.val), ("test", test_scores, task.test)):
                 m, has = ovo_mean_similarity(data.image, ovo_feats, len(task.class_names))
                 pred, mask = rerank(scores, m, has, cc.rerank_k, cc.rerank_threshold)
-                out[f"{split}/top1"] = _acc_from_pred(pred, data.labels)
+                out[f"{split}/top1"] = _top1(split, pred == data.labels.float().argmax(1), ctx)
                 out[f"rerank/{split}_reranked"] = mask.float().mean().item()
                 out[f"rerank/{split}_changed"] = (pred != scores.argmax(1)).float().mean().item()
     out.update(stats.metrics())
     return out, len(task.support) if cfg.shots > 0 else 0
 
 
-def _few_shot(cfg: TrialConfig, task, text_feats, val_coder, test_coder) -> dict[str, float]:
+def _few_shot(cfg: TrialConfig, task, text_feats, val_coder, test_coder, ctx: TrialContext) -> dict[str, float]:
     """CODER-Adapter (see `flexcoder.coder.adapter`); alpha/beta selected on val when `coder.adapter_search`."""
     cc = cfg.coder
     keys = coder_features(task.support.image, text_feats)
     affinity = minmax_affinity(val_coder, keys), minmax_affinity(test_coder, keys)
-    return _cache_adapted(cfg, task, affinity, (cc.adapter_alpha, cc.adapter_beta), CODER_ADAPTER_SEARCH)
+    return _cache_adapted(cfg, task, affinity, (cc.adapter_alpha, cc.adapter_beta), CODER_ADAPTER_SEARCH, ctx)
 
 
 def tip_adapter_hparams(cfg: TrialConfig) -> tuple[tuple[float, float], dict]:
@@ -143,15 +135,15 @@ def tip_adapter_hparams(cfg: TrialConfig) -> tuple[tuple[float, float], dict]:
     return (cc.tip_init_alpha, cc.tip_init_beta), search
 
 
-def _tip_adapter(cfg: TrialConfig, task) -> dict[str, float]:
+def _tip_adapter(cfg: TrialConfig, task, ctx: TrialContext) -> dict[str, float]:
     """Tip-Adapter (training-free): the cache keys are the support images' CLIP features, affinities raw cosines."""
     keys = task.support.image
     affinity = cosine_affinity(task.val.image, keys), cosine_affinity(task.test.image, keys)
     init, search = tip_adapter_hparams(cfg)
-    return _cache_adapted(cfg, task, affinity, init, search)
+    return _cache_adapted(cfg, task, affinity, init, search, ctx)
 
 
-def _cache_adapted(cfg: TrialConfig, task, affinity, init, search) -> dict[str, float]:
+def _cache_adapted(cfg: TrialConfig, task, affinity, init, search, ctx: TrialContext) -> dict[str, float]:
     """The cache model on top of the prompt-ensemble logits, for val and test: logits = 100 f W^T + alpha
     exp(-beta (1 - A)) V; (alpha, beta) = `init`, or searched on val over `search` when coder.adapter_search."""
     weights = prompt_ensemble_weights(task.class_names, task.encode_text)
@@ -162,9 +154,10 @@ def _cache_adapted(cfg: TrialConfig, task, affinity, init, search) -> dict[str, 
     alpha, beta = init
     if cfg.coder.adapter_search:
         alpha, beta, _ = search_hparams(val_clip, val_aff, values, task.val.labels, alpha, beta, **search)
+    test_logits = adapter_logits(test_clip, test_aff, values, alpha, beta)
     return {
         "val/top1": top_k_accuracy(adapter_logits(val_clip, val_aff, values, alpha, beta), task.val.labels),
-        "test/top1": top_k_accuracy(adapter_logits(test_clip, test_aff, values, alpha, beta), task.test.labels),
+        "test/top1": _top1("test", top_k_hits(test_logits, task.test.labels), ctx),
         "adapter/alpha": alpha,
         "adapter/beta": beta,
     }

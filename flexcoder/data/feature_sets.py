@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from flexcoder.data.registry import DatasetSpec
+from flexcoder.data.spec import DatasetSpec
 
 TextEncoder = Callable[[Sequence[str]], torch.Tensor]
 

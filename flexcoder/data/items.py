@@ -1,8 +1,8 @@
 """A real dataset as items on disk: image paths, paired texts and labels, before any encoder sees them.
 
-The dataset adapters in `flexcoder.data.formats` read each dataset's distributed layout into `DatasetItems`;
-`flexcoder.features` turns `DatasetItems` into CLIP features (and caches them). This module is the contract
-between the two, so neither knows the other's internals.
+The dataset readers in `flexcoder.data.formats` read each dataset's distributed layout into `DatasetItems`;
+`flexcoder.features.cache` turns `DatasetItems` into CLIP features (and caches them). This module is the contract
+between the two, so neither knows the other's internals (a leaf: numpy only).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from flexcoder.data.registry import DatasetSpec
 
 
 @dataclass(frozen=True)
@@ -79,27 +77,3 @@ class DatasetItems:
                 h.update(b"\x1f" + s.texts[i].encode())
         h.update(np.packbits(s.labels, axis=1).tobytes())
         return h.hexdigest()
-
-
-def read_items(name: str, data_root: str | Path) -> DatasetItems:
-    """Read dataset `name` from `<data_root>/<name>/` in its distributed layout (see `flexcoder.data.formats`).
-
-    Raises FileNotFoundError or ValueError naming the missing or malformed file and the expected layout.
-    """
-    from flexcoder.data.formats import read_dataset  # the adapters import PIL-free stdlib parsers only
-
-    return read_dataset(name, Path(data_root).expanduser())
-
-
-def check_data_available(spec: DatasetSpec, data_root: str | None) -> Path:
-    """The dataset's folder under `data_root`, after reading its list files through the dataset's adapter
-    (`flexcoder.data.formats`): a missing or malformed file raises FileNotFoundError / ValueError naming the file
-    and the expected layout, before anything starts."""
-    if data_root is None:
-        layout = "\n".join(f"  <data_root>/{spec.name}/{item}" for item in spec.layout)
-        raise FileNotFoundError(
-            f"dataset {spec.name!r} with a real backbone needs real data: set data_root (YAML `data_root:` or "
-            f"--data-root). Expected layout:\n{layout}"
-        )
-    read_items(spec.name, data_root)
-    return Path(data_root).expanduser() / spec.name

@@ -11,7 +11,8 @@ import functools
 import json
 from importlib import resources
 
-from flexcoder.data.registry import Task, get_dataset, list_datasets
+from flexcoder.data.registry import get_dataset, list_datasets
+from flexcoder.data.spec import Task
 
 
 @functools.cache

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet
-from flexcoder.data.registry import DatasetSpec
 from flexcoder.data.sentence_encoder import encode_sentences
 from flexcoder.data.simulated import distinct_picks
+from flexcoder.data.spec import DatasetSpec
 from flexcoder.prompts import CLIP_TEMPLATES, prompt_prototypes
 
 SHOTS_MAX = 16  # the largest few-shot setting the papers report
@@ -170,7 +170,7 @@ def simulate_classification(
     `descriptors[i]`: optional visual phrases of class i (e.g. an LLM's), mixed into its images. The train split
     holds SHOTS_MAX images per class plus enough for VAL_TOTAL validation images; the test split about TEST_TOTAL
     images, at least TEST_MIN_PER_CLASS per class. `seed` fixes the world and the samples (default: from `name`).
-    The result plugs into the protocols like a registered dataset's features (`tasks.classification_task`).
+    It plugs into the protocols like a registered dataset's features (`flexcoder.protocols.classification_task`).
     """
     if not 0.0 < zero_shot < 1.0:
         raise ValueError(f"zero_shot must be a fraction in (0, 1), got {zero_shot}")

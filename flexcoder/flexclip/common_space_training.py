@@ -19,16 +19,24 @@ from flexcoder.flexclip import losses
 from flexcoder.flexclip.common_space import CommonSpace
 from flexcoder.flexclip.config import LossWeights, ProjectorConfig
 from flexcoder.metric_logger import MetricLogger
-from flexcoder.metrics import cross_modal_map
+from flexcoder.metrics import cross_modal_average_precisions, maps_from_aps
 
 
 @torch.no_grad()
 def evaluate(model: CommonSpace, data: FeatureSet, device: torch.device, chunk: int = 8192) -> dict[str, float]:
     """mAP@all (i2t, t2i, avg) of `data` embedded by `model`."""
+    return maps_from_aps(evaluate_per_query(model, data, device, chunk))
+
+
+@torch.no_grad()
+def evaluate_per_query(
+    model: CommonSpace, data: FeatureSet, device: torch.device, chunk: int = 8192
+) -> dict[str, torch.Tensor]:
+    """The per-query APs of `data` embedded by `model` ("map_i2t", "map_t2i"; `cross_modal_average_precisions`)."""
     model.eval()
     image = torch.cat([model.embed_image(x.float().to(device)) for x in data.image.split(chunk)])
     text = torch.cat([model.embed_text(x.float().to(device)) for x in data.text.split(chunk)])
-    return cross_modal_map(image, text, data.labels.to(device))
+    return cross_modal_average_precisions(image, text, data.labels.to(device))
 
 
 def epoch_batches(

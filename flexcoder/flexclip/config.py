@@ -40,17 +40,14 @@ class GeneratorConfig:
     Attributes:
         latent_dim: VAE latent size (the usual 64-128 range, docs/methods.md §2.4; our choice 64, the small end,
             for CPU speed).
-        hidden: hidden width of every encoder / decoder / critic MLP (our choice: 128; the f-CLSWGAN / CADA-VAE
-            convention is 1024-4096, but each WGAN-GP critic step double-backprops through the critic, which made
-            hidden 512 cost ~0.3 s per generator step on a 2-core CPU; 128 keeps stage 1 to a few seconds).
+        hidden: hidden width of every encoder / decoder / critic MLP (our choice: 128, not the 1024-4096 of
+            f-CLSWGAN / CADA-VAE: a WGAN-GP critic step double-backprops, too slow on CPU; docs/decisions.md).
         epochs: stage-1 epochs (our choice: 10; with the step cap below, 60 generator steps in all).
         batch_size: real pairs per generator step (our choice: 64, for the same CPU-time reason).
         max_steps_per_epoch: cap on generator steps per epoch (our choice: 6, so every dataset, NUS-WIDE's ~15k pairs
             included, costs the same fixed budget per epoch; an "epoch" is then a fixed number of steps).
-        lr: Adam learning rate for encoders, decoders and critics (our choice: 1e-3. The GAN convention is 1e-4
-            (f-CLSWGAN, CADA-VAE) for thousands of steps; with the 60-step CPU budget above 1e-4 leaves the
-            generator close to its initialisation (Wikipedia 5-shot val mAP 0.582 with 1e-4 vs 0.604 with 1e-3,
-            one seed), so we take the larger rate; set 1e-4 with more epochs where compute allows).
+        lr: Adam learning rate for encoders, decoders and critics (our choice: 1e-3, not the GAN convention 1e-4,
+            which leaves the generator near its initialisation in the 60-step budget; docs/decisions.md).
         beta1, beta2: Adam betas (0.5, 0.999), the WGAN-GP convention (docs/methods.md §2.2).
         critic_steps: critic updates per generator update (WGAN-GP standard: 5).
         gp_weight: gradient-penalty weight lambda_gp (WGAN-GP standard: 10).
@@ -131,28 +128,13 @@ class ProjectorConfig:
         max_steps_per_epoch: cap on steps per epoch (our choice: 10, so NUS-WIDE's ~15k pairs stay within the time
             budget; an "epoch" is then a fixed budget of steps, at most 2,560 pairs).
         lr: Adam learning rate; null (the default) means ZERO_SHOT_LR = 1e-4 without real target shots and
-            FEW_SHOT_LR = 1e-3 with them (our choice, on val mAP, never on test). The usual starting points are 1e-4
-            and 1e-3; which is better depends on whether target shots exist. Val mAP of full
-            FLEX-CLIP on the simulated data (seed 0 / seed 1; wikipedia, pascal_sentence, nuswide10k):
-              0 shots  1e-4: .581/.580  .442/.437  .598/.602   1e-3: .533/.533  .446/.444  .534/.524
-              1 shot   1e-4: .648/.634  .493/.489  .658/.661   1e-3: .758/.732  .582/.603  .744/.754
-              5 shots  1e-4: .653/.655  .502/.494  .663/.671   1e-3: .962/.972  .878/.892  .977/.985
-            3e-4 lies between on every line; 3e-3 with shots was level with 1e-3 (seed 0, mean of the six 1- and
-            5-shot cells .825 vs .817: better on two datasets, worse on one). Without shots the larger rate
-            overfits the source classes and ends below raw CLIP; with shots the smaller one adapts too little in
-            the 100-step budget (the gate starts at g ~ 0.12), and the ungated ablation then beat full FLEX-CLIP
-            from 3 shots on, the reverse of the paper's ablation. With 1e-3 full FLEX-CLIP beats it at 5 shots
-            (.962/.878/.977 vs no_gate .878/.642/.904, seed 0). A number set here applies to every shot count.
+            FEW_SHOT_LR = 1e-3 with them (our choice, on val mAP, never on test; the table is in docs/decisions.md).
         weight_decay: Adam weight decay (our choice: 0, none mentioned by the paper).
         temperature: InfoNCE temperature tau (0.07, CLIP's initial value).
         shot_share: fraction of every stage-2 batch drawn (with replacement) from the real target-class shots when
-            shots > 0 (our choice; the paper trains on "source + few target + pseudo target" samples without saying
-            how they are mixed). Mixed in proportion, K shots per class are a few dozen pairs among thousands, and on
-            the simulated data 0- to 7-shot test mAP differed by at most 0.003. Chosen on val mAP (3 datasets x 1
-            and 5 shots x 2 seeds): 0.75 beat 0.5 and 0.25 everywhere, e.g. Wikipedia 5-shot val mAP 0.580 (share 0)
-            -> 0.637 (0.5) -> 0.655 (0.75), all at lr 1e-4 (before the few-shot rate). 0.9 was level or marginally
-            better (-0.001 to +0.007) but leaves only 26 source and pseudo pairs per batch, so the gain is saturating
-            and we keep 0.75. Copies of a pair in one batch are not each other's InfoNCE negatives.
+            shots > 0 (our choice: 0.75, on val mAP; the paper trains on "source + few target + pseudo target"
+            samples without saying how they are mixed; docs/decisions.md). Copies of a pair in one batch are not each
+            other's InfoNCE negatives.
     """
 
     hidden: int = 512

@@ -1,4 +1,4 @@
-"""FLEX-CLIP as a registered method (arXiv 2411.17454): load the retrieval protocol, train, evaluate mAP@all.
+"""FLEX-CLIP as a registered method (arXiv 2411.17454): on the retrieval protocol, train, then evaluate mAP@all.
 
 Variants (paper Sec. IV baselines and ablations):
 - raw_clip: no training; cosine retrieval on the frozen CLIP features (the CLIP baseline).
@@ -15,14 +15,14 @@ import torch
 
 from flexcoder.config import TrialConfig
 from flexcoder.data.feature_sets import FeatureSet
-from flexcoder.data.tasks import retrieval_task
 from flexcoder.flexclip.attributes import class_attributes
 from flexcoder.flexclip.cofeg import CoFeG
 from flexcoder.flexclip.cofeg_training import generate_pseudo_pairs, pseudo_count, train_cofeg
-from flexcoder.flexclip.common_space_training import evaluate, train_projection
+from flexcoder.flexclip.common_space_training import evaluate, evaluate_per_query, train_projection
 from flexcoder.flexclip.stage1_memo import stage1_pseudo_pairs
 from flexcoder.methods import TrialContext
-from flexcoder.metrics import cross_modal_map
+from flexcoder.metrics import cross_modal_average_precisions, cross_modal_map, maps_from_aps
+from flexcoder.protocols import RetrievalTask
 from flexcoder.runtime import resolve_device, seed_everything
 
 
@@ -30,9 +30,10 @@ def _prefixed(split: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{split}/{k}": v for k, v in metrics.items()}
 
 
-def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
-    """One FLEX-CLIP trial; returns val/test map_{i2t,t2i,avg} of the final model, time/train_s (seconds spent in
-    stages 1 and 2 in this trial, excluding data loading and the final evaluation), and for generating variants
+def run(cfg: TrialConfig, task: RetrievalTask, ctx: TrialContext) -> dict[str, float]:
+    """One FLEX-CLIP trial on `task` (the retrieval protocol `run_trial` built); returns val/test
+    map_{i2t,t2i,avg} of the final model, time/train_s (seconds spent in stages 1 and 2 in this trial, excluding
+    data loading and the final evaluation), and for generating variants
     time/stage1_s (what stage 1 cost when it ran) and stage1_memo_hit (1 when this trial took stage 1's pseudo
     pairs from the process's memo, `flexclip.stage1_memo`).
 
@@ -42,22 +43,10 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     fc = cfg.flexclip
     rng = seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
-    task = retrieval_task(
-        cfg.dataset,
-        cfg.backbone,
-        cfg.shots,
-        cfg.seed,
-        cfg.data_root,
-        label_noise=cfg.noise.label,
-        text_noise=cfg.noise.text,
-        precision=cfg.precision,
-        feature_cache=cfg.feature_cache,
-        device=cfg.device,
-    )
 
     if fc.variant == "raw_clip":
         val = cross_modal_map(task.val.image, task.val.text, task.val.labels)
-        test = cross_modal_map(task.test.image, task.test.text, task.test.labels)
+        test = _kept(ctx, cross_modal_average_precisions(task.test.image, task.test.text, task.test.labels))
         return {
             **_prefixed("val", val),
             **_prefixed("test", test),
@@ -109,7 +98,7 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
     )
     train_s = time.perf_counter() - start
     val = evaluate(model, task.val, device)
-    test = evaluate(model, task.test, device)
+    test = _kept(ctx, evaluate_per_query(model, task.test, device))
     params = _trainable_params(model)
     if fc.generates:  # CoFeG's, counted on the meta device: a memo hit has no model at hand
         with torch.device("meta"):
@@ -118,6 +107,13 @@ def run(cfg: TrialConfig, ctx: TrialContext) -> dict[str, float]:
             params += _trainable_params(CoFeG(dim, cond, g.hidden, g.latent_dim, g.residual))
     cost = {"cost/trainable_params": float(params)}
     return {**_prefixed("val", val), **_prefixed("test", test), "time/train_s": train_s, **stage1, **cost}
+
+
+def _kept(ctx: TrialContext, aps: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The test mAPs from their per-query APs, which the trial keeps (`TrialContext.keep_per_query`)."""
+    for name, values in aps.items():
+        ctx.keep_per_query(f"test/{name}", values)
+    return maps_from_aps(aps)
 
 
 def _trainable_params(module: torch.nn.Module) -> int:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from flexcoder.backbones import BackboneError, load_backbone
-from flexcoder.data.items import read_items
+from flexcoder.data.reading import read_items
 from flexcoder.data.registry import get_dataset
-from flexcoder.data.tasks import classification_task, load_features, retrieval_task
-from flexcoder.features import (
+from flexcoder.features.backbone import load_backbone
+from flexcoder.features.backbone_names import BackboneError
+from flexcoder.features.cache import (
     CACHE_ENV,
     FORMAT_VERSION,
     MANIFEST,
@@ -24,6 +24,8 @@ from flexcoder.features import (
     feature_key,
     split_features,
 )
+from flexcoder.features.dataset_features import load_features
+from flexcoder.protocols import classification_task, retrieval_task
 from flexcoder_testing.tiny_clip import TINY_CLIP_EMBED_DIM, save_tiny_local_dir
 from flexcoder_testing.tiny_datasets import write_tiny_dataset
 

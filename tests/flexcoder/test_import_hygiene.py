@@ -33,3 +33,44 @@ def test_no_grid_module_shadows_a_stdlib_module():
     """`python grid/run.py` puts grid/ first on sys.path (so `grid/json.py` would shadow the stdlib's json)."""
     for path in (ROOT / "grid").glob("*.py"):
         assert path.stem not in sys.stdlib_module_names, path
+
+
+def _flexcoder_imports() -> dict[str, set[str]]:
+    """Module -> the flexcoder modules it imports, at the top or inside a function (`from pkg import name` counts
+    as importing `pkg.name` when that is a module, else `pkg`)."""
+    modules = {}
+    for path in (ROOT / "flexcoder").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                edges.update(
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                )
+        graph[name] = {e for e in edges if e in modules and e != name}
+    return graph
+
+
+def test_the_flexcoder_import_graph_has_no_cycle():
+    graph = _flexcoder_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                cycle = path[path.index(dep) :] + [dep] if dep in path else [module, dep]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])

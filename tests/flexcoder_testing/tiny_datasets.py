@@ -1,7 +1,7 @@
 """Tiny copies of the real datasets, written in their distributed on-disk formats (docs/data.md).
 
 `write_tiny_dataset(name, data_root)` writes `<data_root>/<name>/` with a few generated images per class and the
-same list files, label files, texts and split files the real release has, so `flexcoder.data.read_items` and the
+same list files, label files, texts and split files the real release has, so `flexcoder.data.reading.read_items` and the
 feature cache run on them exactly as on the real data. Images are small JPEGs whose colour and stripe pattern
 depend on the class (a model could separate them); texts name the class, so text and image agree.
 """

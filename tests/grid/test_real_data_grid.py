@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from flexcoder.data.items import read_items
+from flexcoder.data.reading import read_items
 from flexcoder_testing.tiny_clip import save_tiny_local_dir
 from grid.run import main
 

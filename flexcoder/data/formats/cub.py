@@ -13,6 +13,7 @@ from pathlib import Path
 from flexcoder.data.formats._common import DatasetFolder, one_hot
 from flexcoder.data.formats.fewshot import class_names
 from flexcoder.data.items import DatasetItems
+from flexcoder.data.spec import DatasetSpec
 
 LAYOUT = """
 classes.txt                    "<class id> <folder>" per line, e.g. "1 001.Black_footed_Albatross" (200 lines)
@@ -24,8 +25,9 @@ classnames.txt                 optional: readable class names, one per line in c
 """
 
 
-def read(name: str, data_root: Path) -> DatasetItems:
-    ds = DatasetFolder(name, data_root / name, LAYOUT)
+def read(spec: DatasetSpec, data_root: Path) -> DatasetItems:
+    name = spec.name
+    ds = DatasetFolder(name, data_root / name, spec.layout)
     folders = _id_table(ds, "classes.txt")
     if sorted(folders) != list(range(1, len(folders) + 1)):
         raise ds.malformed(ds.root / "classes.txt", "class ids must be 1..C")

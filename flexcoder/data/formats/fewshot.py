@@ -21,6 +21,7 @@ from pathlib import Path
 
 from flexcoder.data.formats._common import IMAGE_SUFFIXES, DatasetFolder, one_hot
 from flexcoder.data.items import DatasetItems
+from flexcoder.data.spec import DatasetSpec
 
 COOP_LAYOUT = """
 split.json                     CoOp format: {"train": [["<image path under images/>", <label>, "<class name>"], ...],
@@ -36,8 +37,9 @@ classnames.txt                 optional: "<class folder> <readable name>" per li
 _COOP_SPLITS = ("train", "test")
 
 
-def read_coop_split(name: str, data_root: Path) -> DatasetItems:
-    ds = DatasetFolder(name, data_root / name, COOP_LAYOUT)
+def read_coop_split(spec: DatasetSpec, data_root: Path) -> DatasetItems:
+    name = spec.name
+    ds = DatasetFolder(name, data_root / name, spec.layout)
     split_file = _find_split_file(ds)
     try:
         split = json.loads(split_file.read_text(encoding="utf-8"))
@@ -81,8 +83,9 @@ def read_coop_split(name: str, data_root: Path) -> DatasetItems:
     return DatasetItems(name, classes, splits[0], splits[1], root=str(ds.root))
 
 
-def read_folder_tree(name: str, data_root: Path) -> DatasetItems:
-    ds = DatasetFolder(name, data_root / name, FOLDER_LAYOUT)
+def read_folder_tree(spec: DatasetSpec, data_root: Path) -> DatasetItems:
+    name = spec.name
+    ds = DatasetFolder(name, data_root / name, spec.layout)
     train_dir = ds.require("train", "one folder of images per class")
     test_dir = ds.root / "test" if (ds.root / "test").is_dir() else ds.require("val", "one folder per class")
     keys = tuple(sorted(p.name for p in train_dir.iterdir() if p.is_dir()))

@@ -23,7 +23,7 @@ import numpy as np
 
 from flexcoder.data.formats._common import DatasetFolder
 from flexcoder.data.items import DatasetItems
-from flexcoder.data.registry import get_dataset
+from flexcoder.data.spec import DatasetSpec
 
 LAYOUT = """
 ImageList/Imagelist.txt        one image per line (269,648), e.g. C:\\ImageData\\Flickr\\actor\\0001_2124494179.jpg
@@ -35,9 +35,8 @@ images/<folder>/<file>.jpg     the release's Flickr/ folder, e.g. images/actor/0
 """
 
 
-def read(data_root: Path) -> DatasetItems:
-    spec = get_dataset("nuswide")
-    ds = DatasetFolder(spec.name, data_root / spec.name, LAYOUT)
+def read(spec: DatasetSpec, data_root: Path) -> DatasetItems:
+    ds = DatasetFolder(spec.name, data_root / spec.name, spec.layout)
     image_list = ds.require("ImageList/Imagelist.txt")
     keys = [_image_key(ds, image_list, number, line) for number, line in ds.lines(image_list)]
     index = {key: i for i, key in enumerate(keys)}

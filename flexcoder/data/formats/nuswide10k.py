@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flexcoder.data.formats._common import DatasetFolder, one_hot
 from flexcoder.data.items import DatasetItems
-from flexcoder.data.registry import get_dataset
+from flexcoder.data.spec import DatasetSpec
 
 LAYOUT = """
 nuswide10k_train.txt           "<image path under images/>\\t<class>\\t<tags>" per line, e.g.
@@ -24,9 +24,8 @@ images/<path>                  the NUS-WIDE images the lists name
 """
 
 
-def read(data_root: Path) -> DatasetItems:
-    spec = get_dataset("nuswide10k")
-    ds = DatasetFolder(spec.name, data_root / spec.name, LAYOUT)
+def read(spec: DatasetSpec, data_root: Path) -> DatasetItems:
+    ds = DatasetFolder(spec.name, data_root / spec.name, spec.layout)
     class_index = {c: i for i, c in enumerate(spec.classes)}
     splits = []
     for split in ("train", "test"):

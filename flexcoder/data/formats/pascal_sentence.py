@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flexcoder.data.formats._common import DatasetFolder, one_hot, squash
 from flexcoder.data.items import DatasetItems
-from flexcoder.data.registry import get_dataset
+from flexcoder.data.spec import DatasetSpec
 
 LAYOUT = """
 pascal_sentences.json          {"<file>.jpg": {"category": "aeroplane", "captions": ["...", ...]}, ...} (1,000 keys)
@@ -32,9 +32,8 @@ sentence/<category>/<stem>.txt one sentence per line (<stem>txt, as that script 
 TEST_FRACTION_DENOMINATOR = 5  # the last 1/5 of each class is test: 10 of 50 (see module docstring)
 
 
-def read(data_root: Path) -> DatasetItems:
-    spec = get_dataset("pascal_sentence")
-    ds = DatasetFolder(spec.name, data_root / spec.name, LAYOUT)
+def read(spec: DatasetSpec, data_root: Path) -> DatasetItems:
+    ds = DatasetFolder(spec.name, data_root / spec.name, spec.layout)
     if not (ds.root / "pascal_sentences.json").exists() and (ds.root / "dataset").is_dir():
         pairs, source = _read_folders(ds), ds.root / "sentence"
     else:

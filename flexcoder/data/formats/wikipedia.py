@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flexcoder.data.formats._common import DatasetFolder, one_hot, squash
 from flexcoder.data.items import DatasetItems
-from flexcoder.data.registry import get_dataset
+from flexcoder.data.spec import DatasetSpec
 
 LAYOUT = """
 categories.list                one category per line, 10 lines (art, biology, geography, ...)
@@ -24,9 +24,8 @@ images/<category>/<image_id>.jpg
 _TEXT = re.compile(r"<text>(.*?)</text>", re.DOTALL | re.IGNORECASE)
 
 
-def read(data_root: Path) -> DatasetItems:
-    spec = get_dataset("wikipedia")
-    ds = DatasetFolder(spec.name, data_root / spec.name, LAYOUT)
+def read(spec: DatasetSpec, data_root: Path) -> DatasetItems:
+    ds = DatasetFolder(spec.name, data_root / spec.name, spec.layout)
     categories_file = ds.require("categories.list")
     folders = [line for _, line in ds.lines(categories_file)]
     # The release lists short names (art, geography, ...); the registry keeps the longer category titles.

@@ -5,11 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flexcoder.data.formats import READERS, read_dataset
-from flexcoder.data.halves import class_halves
-from flexcoder.data.items import read_items
-from flexcoder.data.registry import DatasetSpec, get_dataset, list_datasets
-from flexcoder.data.tasks import source_target_split
+from flexcoder.data.reading import read_items, readable_datasets
+from flexcoder.data.registry import get_dataset, list_datasets
+from flexcoder.data.spec import ClassHalves, DatasetSpec, class_halves
+from flexcoder.protocols import source_target_split
 from flexcoder_testing.tiny_datasets import COOP_SPLIT_CLASSES, CUB_CLASSES, FOLDER_TREE_CLASSES, write_tiny_dataset
 
 RETRIEVAL = ["wikipedia", "pascal_sentence", "nuswide", "nuswide10k"]
@@ -19,7 +18,7 @@ TRAIN, TEST = 3, 2  # write_tiny_dataset's defaults
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
-    for name in READERS:
+    for name in readable_datasets():
         write_tiny_dataset(name, root)
     return root
 
@@ -36,12 +35,13 @@ def expected_error(kind, *fragments):
     return pytest.raises(kind, match=re.compile(pattern, re.DOTALL))
 
 
-def test_every_registered_real_dataset_has_a_reader():
+def test_every_registered_dataset_with_a_layout_has_a_reader_and_back():
     real = [n for n in list_datasets() if get_dataset(n).layout]
-    assert sorted(READERS) == sorted(real)
+    assert readable_datasets() == real
+    assert all(get_dataset(n).layout_files for n in real)
 
 
-@pytest.mark.parametrize("name", sorted(READERS))
+@pytest.mark.parametrize("name", readable_datasets())
 def test_adapter_reads_tiny_dataset_into_items_with_existing_images(name, tiny_root):
     items = read_items(name, tiny_root)
     assert items.root == str(tiny_root / name)
@@ -84,7 +84,7 @@ def test_wikipedia_text_entities_are_decoded(fresh):
     text_id = (root / "trainset_txt_img_cat.list").read_text().split("\t")[0]
     xml = b"<document><text>Caf\xc3\xa9 &amp; bar\n  &lt;b&gt;</text></document>"
     (root / "texts" / f"{text_id}.xml").write_bytes(xml)
-    assert read_dataset("wikipedia", root.parent).train.texts[0] == "Café & bar <b>"
+    assert read_items("wikipedia", root.parent).train.texts[0] == "Café & bar <b>"
 
 
 def test_pascal_sentence_splits_last_fifth_of_each_class_as_test(tiny_root):
@@ -109,7 +109,7 @@ def test_pascal_sentence_reads_rupy_folder_layout_like_json(fresh):
         stem = file.removesuffix(".jpg")
         (root / "sentence" / entry["category"] / f"{stem}txt").write_text("\n".join(entry["captions"]) + "\n")
     (root / "pascal_sentences.json").unlink()
-    items = read_dataset("pascal_sentence", root.parent)
+    items = read_items("pascal_sentence", root.parent)
     assert len(items.train) == 80 and len(items.test) == 20
     assert items.train.texts[0] == " ".join(f"A photo of a aeroplane, view {k}." for k in range(5))
     assert Path(items.test.image_paths[0]).parent.name == "aeroplane"
@@ -128,7 +128,7 @@ def test_nuswide_reads_split_lists_without_the_windows_prefix(fresh, tiny_root):
     root = fresh("nuswide")
     train_list = root / "ImageList" / "TrainImagelist.txt"
     train_list.write_text(train_list.read_text().replace("C:\\ImageData\\Flickr\\", ""))
-    items = read_dataset("nuswide", root.parent)
+    items = read_items("nuswide", root.parent)
     assert items.train.image_paths == tuple(
         p.replace(str(tiny_root), str(root.parent)) for p in read_items("nuswide", tiny_root).train.image_paths
     )
@@ -147,7 +147,7 @@ def test_coop_split_reads_split_zhou_file_and_classnames_txt_in_label_order(fres
     (root / "split.json").rename(root / "split_zhou_EuroSAT.json")
     names = [f"satellite photo {k}" for k in range(10)]
     (root / "classnames.txt").write_text("\n".join(names) + "\n")
-    assert read_dataset("eurosat", root.parent).classes == tuple(names)
+    assert read_items("eurosat", root.parent).classes == tuple(names)
 
 
 @pytest.mark.parametrize("name", sorted(FOLDER_TREE_CLASSES))
@@ -170,14 +170,14 @@ def test_cub_unknown_class_id_names_file(fresh):
     root = fresh("cub200")
     _replace_line(root / "image_class_labels.txt", 3, "3 201\n")
     with expected_error(ValueError, root / "image_class_labels.txt", "image 3: '201'"):
-        read_dataset("cub200", root.parent)
+        read_items("cub200", root.parent)
 
 
 def test_folder_tree_prefers_test_folder_over_val(fresh):
     root = fresh("places365")
     (root / "test").mkdir()
     (root / "val" / "alley").rename(root / "test" / "alley")
-    items = read_dataset("places365", root.parent)
+    items = read_items("places365", root.parent)
     assert len(items.test) == TEST and items.test.labels[:, 4].all()
 
 
@@ -205,7 +205,7 @@ def test_missing_file_is_an_error_naming_it(name, relative, fresh):
     target = root / relative
     shutil.rmtree(target) if target.is_dir() else target.unlink()
     with expected_error(FileNotFoundError, target):
-        read_dataset(name, root.parent)
+        read_items(name, root.parent)
 
 
 @pytest.mark.parametrize("name", ["wikipedia", "pascal_sentence", "nuswide", "nuswide10k", "eurosat", "oxford_pets"])
@@ -222,7 +222,7 @@ def test_missing_listed_image_is_an_error_naming_image_and_list(name, fresh):
         "oxford_pets": "split.json",
     }[name]
     with expected_error(FileNotFoundError, image, listed_in, "1 of the"):
-        read_dataset(name, root.parent)
+        read_items(name, root.parent)
 
 
 def test_missing_wikipedia_text_is_an_error_naming_it(fresh):
@@ -230,7 +230,7 @@ def test_missing_wikipedia_text_is_an_error_naming_it(fresh):
     text = sorted((root / "texts").iterdir())[0]
     text.unlink()
     with expected_error(FileNotFoundError, text, "set_txt_img_cat.list"):
-        read_dataset("wikipedia", root.parent)
+        read_items("wikipedia", root.parent)
 
 
 def _replace_line(path: Path, number: int, line: str) -> None:
@@ -243,21 +243,21 @@ def test_bad_wikipedia_list_line_names_file_and_line(fresh):
     root = fresh("wikipedia")
     _replace_line(root / "trainset_txt_img_cat.list", 4, "abc\t11\n")
     with expected_error(ValueError, root / "trainset_txt_img_cat.list", "line 4", "'abc\\t11'"):
-        read_dataset("wikipedia", root.parent)
+        read_items("wikipedia", root.parent)
 
 
 def test_wikipedia_category_out_of_range_is_a_bad_line(fresh):
     root = fresh("wikipedia")
     _replace_line(root / "testset_txt_img_cat.list", 1, "t\ti\t11\n")
     with expected_error(ValueError, root / "testset_txt_img_cat.list", "line 1", "category 1-10"):
-        read_dataset("wikipedia", root.parent)
+        read_items("wikipedia", root.parent)
 
 
 def test_wikipedia_unknown_category_list_is_an_error(fresh):
     root = fresh("wikipedia")
     _replace_line(root / "categories.list", 2, "chemistry\n")
     with expected_error(ValueError, root / "categories.list", "chemistry"):
-        read_dataset("wikipedia", root.parent)
+        read_items("wikipedia", root.parent)
 
 
 def test_wikipedia_text_without_text_element_is_an_error(fresh):
@@ -265,14 +265,14 @@ def test_wikipedia_text_without_text_element_is_an_error(fresh):
     text = sorted((root / "texts").iterdir())[0]
     text.write_text("<document><title>x</title></document>")
     with expected_error(ValueError, text, "<text>"):
-        read_dataset("wikipedia", root.parent)
+        read_items("wikipedia", root.parent)
 
 
 def test_empty_split_is_an_error_naming_its_list(fresh):
     root = fresh("wikipedia")
     (root / "testset_txt_img_cat.list").write_text("\n")
     with expected_error(ValueError, root / "testset_txt_img_cat.list", "test split is empty"):
-        read_dataset("wikipedia", root.parent)
+        read_items("wikipedia", root.parent)
 
 
 def test_pascal_sentence_unknown_category_is_an_error(fresh):
@@ -281,7 +281,7 @@ def test_pascal_sentence_unknown_category_is_an_error(fresh):
     annotations["2008_000000.jpg"]["category"] = "giraffe"
     (root / "pascal_sentences.json").write_text(json.dumps(annotations))
     with expected_error(ValueError, root / "pascal_sentences.json", "'giraffe'"):
-        read_dataset("pascal_sentence", root.parent)
+        read_items("pascal_sentence", root.parent)
 
 
 def test_pascal_sentence_entry_without_captions_is_an_error(fresh):
@@ -290,7 +290,7 @@ def test_pascal_sentence_entry_without_captions_is_an_error(fresh):
     annotations["2008_000000.jpg"] = {"category": "aeroplane"}
     (root / "pascal_sentences.json").write_text(json.dumps(annotations))
     with expected_error(ValueError, root / "pascal_sentences.json", "2008_000000.jpg"):
-        read_dataset("pascal_sentence", root.parent)
+        read_items("pascal_sentence", root.parent)
 
 
 def test_nuswide_label_value_other_than_0_or_1_names_file_and_line(fresh):
@@ -298,7 +298,7 @@ def test_nuswide_label_value_other_than_0_or_1_names_file_and_line(fresh):
     labels = root / "Groundtruth" / "AllLabels" / "Labels_water.txt"
     _replace_line(labels, 7, "-1130179\n")
     with expected_error(ValueError, labels, "line 7", "-1130179"):
-        read_dataset("nuswide", root.parent)
+        read_items("nuswide", root.parent)
 
 
 def test_nuswide_label_file_shorter_than_image_list_is_an_error(fresh):
@@ -306,7 +306,7 @@ def test_nuswide_label_file_shorter_than_image_list_is_an_error(fresh):
     labels = root / "Groundtruth" / "AllLabels" / "Labels_sky.txt"
     labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:-1]))
     with expected_error(ValueError, labels, "values for the 54 images"):
-        read_dataset("nuswide", root.parent)
+        read_items("nuswide", root.parent)
 
 
 def test_nuswide_tags_out_of_step_with_image_list_is_an_error(fresh):
@@ -315,7 +315,7 @@ def test_nuswide_tags_out_of_step_with_image_list_is_an_error(fresh):
     lines = tags.read_text().splitlines(keepends=True)
     tags.write_text("".join(lines[1:2] + lines[0:1] + lines[2:]))
     with expected_error(ValueError, tags, "line 1", "photo id 100000"):
-        read_dataset("nuswide", root.parent)
+        read_items("nuswide", root.parent)
 
 
 def test_nuswide_split_list_naming_unknown_image_is_an_error(fresh):
@@ -323,21 +323,21 @@ def test_nuswide_split_list_naming_unknown_image_is_an_error(fresh):
     test_list = root / "ImageList" / "TestImagelist.txt"
     test_list.write_text(test_list.read_text() + "C:\\ImageData\\Flickr\\zebra\\0999_1.jpg\r\n")
     with expected_error(ValueError, test_list, "1 images are not in"):
-        read_dataset("nuswide", root.parent)
+        read_items("nuswide", root.parent)
 
 
 def test_nuswide10k_unknown_class_names_file_and_line(fresh):
     root = fresh("nuswide10k")
     _replace_line(root / "nuswide10k_train.txt", 2, "animal/x.jpg\tzebra\tstripes\n")
     with expected_error(ValueError, root / "nuswide10k_train.txt", "line 2", "'zebra'"):
-        read_dataset("nuswide10k", root.parent)
+        read_items("nuswide10k", root.parent)
 
 
 def test_nuswide10k_line_without_three_tab_fields_is_an_error(fresh):
     root = fresh("nuswide10k")
     _replace_line(root / "nuswide10k_test.txt", 3, "animal/x.jpg animal cat\n")
     with expected_error(ValueError, root / "nuswide10k_test.txt", "line 3"):
-        read_dataset("nuswide10k", root.parent)
+        read_items("nuswide10k", root.parent)
 
 
 @pytest.mark.parametrize(
@@ -350,7 +350,7 @@ def test_coop_split_bad_entry_is_an_error(entry, problem, fresh):
     split["train"][0] = entry
     (root / "split.json").write_text(json.dumps(split))
     with expected_error(ValueError, root / "split.json", problem):
-        read_dataset("dtd", root.parent)
+        read_items("dtd", root.parent)
 
 
 def test_coop_split_with_label_gap_is_an_error(fresh):
@@ -360,26 +360,26 @@ def test_coop_split_with_label_gap_is_an_error(fresh):
         part[:] = [e for e in part if e[1] != 2]
     (root / "split.json").write_text(json.dumps(split))
     with expected_error(ValueError, root / "split.json", "missing labels [2]"):
-        read_dataset("dtd", root.parent)
+        read_items("dtd", root.parent)
 
 
 def test_folder_tree_test_class_unknown_to_train_is_an_error(fresh):
     root = fresh("imagenet")
     (root / "val" / "n09999999").mkdir()
     with expected_error(ValueError, root / "val", "n09999999"):
-        read_dataset("imagenet", root.parent)
+        read_items("imagenet", root.parent)
 
 
 def test_classnames_txt_that_fits_neither_form_is_an_error(fresh):
     root = fresh("imagenet")
     (root / "classnames.txt").write_text("tench\ngoldfish\n")
     with expected_error(ValueError, root / "classnames.txt", "exactly 5 names"):
-        read_dataset("imagenet", root.parent)
+        read_items("imagenet", root.parent)
 
 
-def test_unknown_dataset_name_lists_readable_ones():
-    with pytest.raises(KeyError, match="readable: .*wikipedia"):
-        read_dataset("mnist", Path("/nowhere"))
+def test_unknown_dataset_name_lists_known_ones():
+    with pytest.raises(KeyError, match="known: .*wikipedia"):
+        read_items("mnist", Path("/nowhere"))
 
 
 # Source / target class halves
@@ -393,12 +393,18 @@ def test_class_halves_are_disjoint_cover_all_classes_and_match_first_half_rule(n
     assert (source, target) == source_target_split(spec.num_classes)
 
 
-def test_class_halves_reject_a_file_naming_classes_the_spec_lacks():
-    renamed = DatasetSpec("wikipedia", tuple(f"topic {i}" for i in range(10)), ("retrieval",), 1, 1)
+def test_a_registration_whose_halves_name_classes_it_lacks_is_refused():
+    halves = get_dataset("wikipedia").halves
     with pytest.raises(ValueError, match="unknown source classes"):
-        class_halves(renamed)
+        DatasetSpec("wiki2", tuple(f"topic {i}" for i in range(10)), ("retrieval",), 1, 1, halves=halves)
 
 
-def test_class_halves_of_a_dataset_without_file_is_an_error():
-    with pytest.raises(FileNotFoundError, match="eurosat"):
+def test_a_registration_whose_halves_overlap_is_refused():
+    classes = ("a", "b", "c", "d")
+    with pytest.raises(ValueError, match="disjoint halves"):
+        DatasetSpec("x", classes, ("retrieval",), 1, 1, halves=ClassHalves(("a", "b"), ("b", "c", "d"), "ours"))
+
+
+def test_class_halves_of_a_dataset_without_them_is_an_error():
+    with pytest.raises(ValueError, match="eurosat"):
         class_halves(get_dataset("eurosat"))

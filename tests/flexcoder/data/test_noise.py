@@ -7,8 +7,8 @@ import torch
 from flexcoder.config import ConfigError, TrialConfig
 from flexcoder.data.feature_sets import FeatureSet
 from flexcoder.data.noise import flip_labels, swap_texts
-from flexcoder.data.tasks import classification_task, retrieval_task
 from flexcoder.methods import run_trial
+from flexcoder.protocols import classification_task, retrieval_task
 
 
 def _shots(n=20, classes=5, dim=8):

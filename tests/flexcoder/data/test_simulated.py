@@ -5,13 +5,8 @@ import torch
 from flexcoder.data.knowledge import classification_world_datasets, simulated_datasets
 from flexcoder.data.registry import get_dataset, list_datasets
 from flexcoder.data.simulated import SimulatedClip, knowledge, tokens
-from flexcoder.data.tasks import (
-    classification_task,
-    load_features,
-    retrieval_task,
-    sample_shots,
-    source_target_split,
-)
+from flexcoder.features.dataset_features import load_features
+from flexcoder.protocols import classification_task, retrieval_task, sample_shots, source_target_split
 
 RETRIEVAL = ["nuswide10k", "pascal_sentence", "wikipedia"]  # nuswide is exercised by the integration tests
 

@@ -5,9 +5,9 @@ from flexcoder.config import TrialConfig
 from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry
 from flexcoder.data.registry import get_dataset
 from flexcoder.data.simulated_classification import ClassificationWorld, simulate_classification
-from flexcoder.data.tasks import classification_task
 from flexcoder.methods import run_trial
 from flexcoder.prompts import CLIP_TEMPLATES
+from flexcoder.protocols import classification_task
 
 SHIPPED = sorted(classification_world_datasets())
 FRUIT = ["apple", "banana", "cherry", "grape", "lemon", "mango", "orange", "pear", "plum", "strawberry"]

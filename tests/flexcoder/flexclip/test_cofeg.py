@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from flexcoder.data.feature_sets import FeatureSet
-from flexcoder.data.tasks import retrieval_task
 from flexcoder.flexclip.attributes import class_attributes, item_conditions
 from flexcoder.flexclip.cofeg import CoFeG, ConditionalCritic, ConditionalEncoder, ConditionalGenerator
 from flexcoder.flexclip.cofeg_training import generate_pseudo_pairs, pseudo_count, train_cofeg
 from flexcoder.flexclip.config import GeneratorConfig
 from flexcoder.metric_logger import MemoryLogger
+from flexcoder.protocols import retrieval_task
 
 
 def _grads_ok(module: torch.nn.Module) -> None:

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from flexcoder import ConfigError, MemoryLogger, TrialConfig, TrialContext, run_trial
-from flexcoder.data.tasks import retrieval_task
 from flexcoder.metrics import cross_modal_map
+from flexcoder.protocols import retrieval_task
 
 FINAL_KEYS = {
     "val/map_i2t",

@@ -38,9 +38,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flexcoder.backbones import BackboneSpec, as_spec, backbone_identity, check_precision, load_backbone
-from flexcoder.data.items import DatasetItems, ItemSplit, read_items
-from flexcoder.runtime import file_sha256
+from flexcoder.data.items import DatasetItems, ItemSplit
+from flexcoder.data.reading import read_items
+from flexcoder.features.backbone import load_backbone
+from flexcoder.features.backbone_files import backbone_identity
+from flexcoder.features.backbone_names import BackboneSpec, as_spec, check_precision
+from flexcoder.file_hash import file_sha256
 
 FORMAT_VERSION = 1
 CACHE_ENV = "FLEXCODER_CACHE"

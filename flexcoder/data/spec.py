@@ -1,0 +1,132 @@
+"""What a dataset's registration holds: its classes and sizes, its on-disk reader and layout, FLEX-CLIP's class
+halves, and the per-dataset settings the methods' authors published, each with its source.
+
+Stdlib only (a leaf): the readers, the registry and the grid's validation all name these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from flexcoder.data.items import DatasetItems
+
+Task = Literal["retrieval", "classification"]
+
+
+@dataclass(frozen=True)
+class TipAdapterSetting:
+    """Tip-Adapter's hyper-parameters for one dataset, as its official config file sets them: the initial
+    (alpha, beta), and the validation search over 200 betas in [0.1, beta_max) x 20 alphas in [0.1, alpha_max)
+    (the config's `search_scale: [beta_max, alpha_max]`, `search_step: [200, 20]`). `source`: repository, file,
+    commit."""
+
+    init_alpha: float
+    init_beta: float
+    beta_max: float
+    alpha_max: float
+    source: str
+
+
+@dataclass(frozen=True)
+class CoderSetting:
+    """CODER's values for one dataset in its official code: the one-to-one rerank threshold (`utils.get_thres`)
+    and the CODER-Adapter's initial alpha/beta (`configs/<dataset>.yaml`; None where the authors ran no few-shot
+    experiment). Each `*_source`: repository, file, commit."""
+
+    rerank_threshold: float
+    rerank_source: str
+    adapter_alpha: float | None = None
+    adapter_beta: float | None = None
+    adapter_source: str = ""
+
+
+@dataclass(frozen=True)
+class ClassHalves:
+    """FLEX-CLIP's source / target classes of a retrieval dataset, by name, and where the split comes from."""
+
+    source: tuple[str, ...]
+    target: tuple[str, ...]
+    provenance: str
+
+
+Reader = Callable[["DatasetSpec", Path], "DatasetItems"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset known by name.
+
+    Attributes:
+        name: the registry key.
+        classes: class names in canonical order (the order of the dataset's own class list).
+        tasks: what the dataset serves: cross-modal retrieval (image-text pairs) and/or classification.
+        n_train, n_test: item counts of the real dataset's standard split (pairs for retrieval datasets).
+        multilabel: items may carry several labels (NUS-WIDE); retrieval relevance is "shares a label".
+        reader: reads `<data_root>/<name>/` into items (`flexcoder.data.formats`); None: no real data.
+        layout: the files `reader` expects under `<data_root>/<name>/`, one per line (errors quote it; the README's
+            and docs/data.md's tables are checked against it).
+        provenance: where the class list, sizes and split come from.
+        halves: FLEX-CLIP's source / target classes (retrieval datasets).
+        tip_adapter: the official Tip-Adapter setting for this dataset, where its authors published one.
+        coder: the official CODER setting for this dataset, where its authors published one.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    n_train: int
+    n_test: int
+    multilabel: bool = False
+    reader: Reader | None = None
+    layout: str = ""
+    provenance: str = ""
+    halves: ClassHalves | None = None
+    tip_adapter: TipAdapterSetting | None = None
+    coder: CoderSetting | None = None
+
+    def __post_init__(self) -> None:
+        if self.halves is not None:
+            class_halves(self)  # raises naming what is wrong
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def layout_files(self) -> tuple[str, ...]:
+        """The first word of each unindented layout line: the files and folders, e.g. `texts/<text_id>.xml`."""
+        return tuple(line.split()[0] for line in self.layout.splitlines() if line.strip() and not line[0].isspace())
+
+
+def class_halves(spec: DatasetSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(source class indices, target class indices) of `spec`, each in the registry's class order.
+
+    Raises ValueError when the dataset has no halves, when they name an unknown class or repeat one, or when they
+    overlap or leave a class out.
+    """
+    halves = spec.halves
+    if halves is None:
+        raise ValueError(f"dataset {spec.name!r} has no source/target class halves (a retrieval dataset needs them)")
+    index = {c: i for i, c in enumerate(spec.classes)}
+    picked = []
+    for half, names in (("source", halves.source), ("target", halves.target)):
+        if not names:
+            raise ValueError(f"dataset {spec.name!r}: the {half} half is empty")
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            known = ", ".join(spec.classes)
+            raise ValueError(f"dataset {spec.name!r}: unknown {half} classes {unknown}; known: {known}")
+        picked.append(tuple(sorted(index[n] for n in names)))
+    source, target = picked
+    everything = source + target
+    if len(set(everything)) != len(everything) or len(everything) != spec.num_classes:
+        raise ValueError(
+            f"dataset {spec.name!r}: source and target must split the {spec.num_classes} classes into disjoint halves"
+        )
+    if not halves.provenance.strip():
+        raise ValueError(f"dataset {spec.name!r}: the halves' provenance must say where the split comes from")
+    return source, target
