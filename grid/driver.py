@@ -53,6 +53,7 @@ class RunOptions:
     max_concurrent: int | None = None
     resume: bool = False
     reuse: bool = True  # a trial matching a finished one in the store is not run again (grid/reuse.py)
+    count_flops: bool = False  # each trial logs cost/gflops (torch's FlopCounterMode; slows CPU trials)
     verbose: int = 0  # Tune's verbosity: 0 = our one-line-per-trial progress only
     # Called with (phase, seconds) as each phase of the run ends: ray_init, mlflow_setup, textgen_actor, tuner_fit,
     # summary, ray_shutdown. For benchmarks and tooling; the driver itself prints nothing of it.
@@ -282,10 +283,12 @@ def _textgen_configs(cells: list[Cell]) -> list:
     return configs
 
 
-def _trainable(space: Space, tracking: GridTracking, textgen: dict, reuse: bool = True):
+def _trainable(space: Space, tracking: GridTracking, textgen: dict, reuse: bool = True, count_flops: bool = False):
     """The trial function with its resources: each trial asks for its own study's `resources` (one Tuner, many
     studies)."""
-    fn = tune.with_parameters(grid_trial, tracking=tracking.spec, space=space, textgen=textgen, reuse=reuse)
+    fn = tune.with_parameters(
+        grid_trial, tracking=tracking.spec, space=space, textgen=textgen, reuse=reuse, count_flops=count_flops
+    )
     bundles = [{"CPU": s.resources.cpu, **({"GPU": s.resources.gpu} if s.resources.gpu else {})} for s in space.studies]
     return tune.with_resources(fn, lambda config: tune.PlacementGroupFactory([bundles[config["grid.study"]]]))
 
@@ -339,7 +342,7 @@ def _run_tuner(space: Space, cells: list[Cell], tracking: GridTracking, options:
         callbacks=[TrialProgress(total), JsonLoggerCallback()],
     )
     tuner = tune.Tuner(
-        _trainable(space, tracking, textgen, options.reuse),
+        _trainable(space, tracking, textgen, options.reuse, options.count_flops),
         tune_config=tune.TuneConfig(
             search_alg=CellSearcher(cells, tracking, resume=options.resume),
             scheduler=PerCellScheduler(space.studies),

@@ -23,7 +23,7 @@ import re
 import statistics
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID  # noqa: E402
 
 from flexcoder import ConfigError, TrialConfig  # noqa: E402
 from flexcoder.data.registry import get_dataset  # noqa: E402
+from grid.bootstrap import bootstrap_interval, has_metric, load_per_query, paired_bootstrap  # noqa: E402
+from grid.importance import METRIC_PREFIX, SlicedParam, SlicePoint, slice_figure  # noqa: E402
 from grid.naming import llm_label  # noqa: E402
 from grid.significance import ALPHA, LEVEL, PairedTest, holm, paired_test, t_half_width  # noqa: E402
 from grid.tracking import default_tracking_uri, normalise_uri, search_all_runs  # noqa: E402
@@ -83,6 +85,8 @@ class CellResult:
     searched: Mapping[str, dict]
     metric: str
     metrics: Mapping[str, float]
+    best_run_id: str = ""
+    per_query: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,14 +115,19 @@ class ExperimentResults:
 @dataclass(frozen=True)
 class Summary:
     """mean ± sample standard deviation over n seeds, and the half-width of the mean's 95% t interval (std and
-    interval are None for a single seed)."""
+    interval are None for a single seed). A single seed may carry `bootstrap`: the 95% interval of its metric over
+    resampled test queries (`grid.bootstrap`)."""
 
     mean: float
     std: float | None
     n: int
     half_width: float | None = None
+    bootstrap: tuple[float, float] | None = None
 
     def format(self, scale: float = 1.0, digits: int = 3) -> str:
+        if self.std is None and self.bootstrap is not None:
+            lo, hi = (v * scale for v in self.bootstrap)
+            return f"{self.mean * scale:.{digits}f} (95% CI {lo:.{digits}f}–{hi:.{digits}f} by bootstrap, n={self.n})"
         if self.std is None:
             return f"{self.mean * scale:.{digits}f} (n={self.n})"
         ci = f"95% CI ±{self.half_width * scale:.{digits}f}, " if self.half_width is not None else ""
@@ -130,6 +139,14 @@ def summarize(values: Sequence[float]) -> Summary:
     if len(values) < 2:
         return Summary(statistics.fmean(values), None, len(values))
     return Summary(statistics.fmean(values), statistics.stdev(values), len(values), t_half_width(values))
+
+
+def summarize_cells(cells: Sequence[CellResult], metric: str) -> Summary:
+    """`summarize` over the cells' seeds; a single seed that kept its per-query values gets the bootstrap interval."""
+    summary = summarize([c.metrics[metric] for c in cells])
+    if len(cells) == 1 and has_metric(cells[0].per_query, metric):
+        summary = Summary(summary.mean, None, 1, bootstrap=bootstrap_interval(cells[0].per_query, metric))
+    return summary
 
 
 def _text(s: str) -> str:
@@ -226,8 +243,10 @@ def load_results(client: MlflowClient, experiment: str) -> ExperimentResults:
                 searched=searched,
                 metric=tags.get("grid.metric", ""),
                 metrics=dict(run.data.metrics),
+                best_run_id=tags["best_run_id"],
             )
         )
+    cells = _with_single_seed_per_query(client, cells)
     searched_cells = {c.run_id: c for c in cells if c.searched}
     trials = []
     if searched_cells:
@@ -242,6 +261,24 @@ def load_results(client: MlflowClient, experiment: str) -> ExperimentResults:
                 )
             )
     return ExperimentResults(experiment, client.tracking_uri, cells, failed, trials)
+
+
+def _single_seed_key(cell: CellResult) -> tuple:
+    return cell.method, cell.dataset, cell.shots, tuple(sorted(cell.setting.items()))
+
+
+def _with_single_seed_per_query(client: MlflowClient, cells: list[CellResult]) -> list[CellResult]:
+    """The cells whose setting ran with one seed only, with their best trial's per-query values (for the bootstrap
+    over test queries); cells with several seeds get their intervals from the seeds and download nothing."""
+    seeds: dict[tuple, int] = {}
+    for c in cells:
+        seeds[_single_seed_key(c)] = seeds.get(_single_seed_key(c), 0) + 1
+    out = []
+    for c in cells:
+        if seeds[_single_seed_key(c)] == 1:
+            c = replace(c, per_query=load_per_query(client, client.get_run(c.best_run_id)))
+        out.append(c)
+    return out
 
 
 def _is_float(value: str | None) -> bool:
@@ -308,8 +345,8 @@ def flexclip_tables(cells: Sequence[CellResult]) -> list[Table]:
                 seeds = [c for c in group if c.dataset == dataset and c.shots == shots]
                 row = [dataset, str(shots)]
                 for m in metrics:
-                    values = [c.metrics[m] for c in seeds if m in c.metrics]
-                    row.append(summarize(values).format() if values else "missing")
+                    have = [c for c in seeds if m in c.metrics]
+                    row.append(summarize_cells(have, m).format() if have else "missing")
                 row.append(
                     _published(
                         "flexclip",
@@ -348,8 +385,8 @@ def coder_table(cells: Sequence[CellResult]) -> Table | None:
             key = key if by_llm else key[:-1]
             row = [dataset, *(v if v is not None else "" for v in key)]
             for s in shots:
-                values = [c.metrics["test/top1"] for c in group if c.shots == s and "test/top1" in c.metrics]
-                row.append(summarize(values).format(scale=100.0, digits=2) if values else "")
+                have = [c for c in group if c.shots == s and "test/top1" in c.metrics]
+                row.append(summarize_cells(have, "test/top1").format(scale=100.0, digits=2) if have else "")
             simulated = all(c.simulated for c in group)
             row.append(
                 "n/a (simulated data)"
@@ -419,10 +456,11 @@ def paired_comparisons(cells: Sequence[CellResult]) -> Table | None:
                 variant = group[0].setting.get(key)
                 if variant == base_value or (method, variant) == ("coder", "tip_adapter") and shots == 0:
                     continue  # the baseline itself; Tip-Adapter with no shots is the prompt ensemble
-                pairs = [(c.metrics[metric], base[_pair_key(c)].metrics[metric]) for c in group if _pair_key(c) in base]
-                if len(pairs) < 2:
+                paired = [(c, base[_pair_key(c)]) for c in group if _pair_key(c) in base]
+                test = _paired(paired, metric)
+                if test is None:
                     continue
-                tests.append(paired_test([a for a, _ in pairs], [b for _, b in pairs]))
+                tests.append(test)
                 label = setting_label(group[0].setting, keys, method)
                 rows.append([method, label, f"{key.split('.')[-1]}={base_value}", str(shots), scale])
     if not rows:
@@ -447,20 +485,40 @@ def paired_comparisons(cells: Sequence[CellResult]) -> Table | None:
         out,
         [
             f"pairs: cells both ran (same dataset, shots, seed, backbone and noise), over datasets and seeds. Mean "
-            f"difference = setting - baseline with its {LEVEL:.0%} t interval. p values are two-sided; Holm's "
-            "correction runs over every row of this table.",
+            f"difference = setting - baseline with its {LEVEL:.0%} t interval. A single pair (one seed) is tested "
+            "by a paired bootstrap over its test queries instead: the difference's percentile interval [low, high] "
+            "and the bootstrap's p. p values are two-sided; Holm's correction runs over every row of this table.",
         ],
     )
+
+
+def _paired(paired: Sequence[tuple[CellResult, CellResult]], metric: str) -> PairedTest | None:
+    """The paired test of (setting, baseline) cells: over seeds and datasets with two pairs or more; for a single
+    pair, the paired bootstrap over its test queries when both kept their per-query values; else none."""
+    if len(paired) >= 2:
+        return paired_test([a.metrics[metric] for a, _ in paired], [b.metrics[metric] for _, b in paired])
+    if len(paired) == 1:
+        a, b = paired[0]
+        if has_metric(a.per_query, metric) and has_metric(b.per_query, metric):
+            boot = paired_bootstrap(a.per_query, b.per_query, metric)
+            if boot is not None:
+                interval = (boot.low, boot.high)
+                return PairedTest(1, boot.diff, None, None, None, None, interval, boot.p, boot.queries)
+    return None
 
 
 def _test_cells(t: PairedTest, scale: float) -> list[str]:
     digits = 2 if scale == 100.0 else 3
     ci = f" ± {t.half_width * scale:.{digits}f}" if t.half_width is not None else ""
+    if t.interval is not None:
+        ci = f" [{t.interval[0] * scale:+.{digits}f}, {t.interval[1] * scale:+.{digits}f}]"
 
     def p(value: float | None) -> str:
         return "—" if value is None else f"{value:.2g}" if value >= 1e-4 else "<1e-4"
 
-    return [str(t.n), f"{t.mean_diff * scale:+.{digits}f}{ci}", p(t.p_t), p(t.p_wilcoxon), p(t.p_adjusted)]
+    pairs = f"1 ({t.queries} queries, bootstrap)" if t.p_bootstrap is not None else str(t.n)
+    p_main = p(t.p_t) if t.p_bootstrap is None else f"{p(t.p_bootstrap)} (bootstrap)"
+    return [pairs, f"{t.mean_diff * scale:+.{digits}f}{ci}", p_main, p(t.p_wilcoxon), p(t.p_adjusted)]
 
 
 # ------------------------------------------------------------------------------------------------------------- plots
@@ -469,9 +527,14 @@ def _test_cells(t: PairedTest, scale: float) -> list[str]:
 def _new_figure(ncols: int = 1, simulated: bool = False) -> tuple[Figure, list]:
     fig = Figure(figsize=(5.5 * ncols, 4.0), layout="constrained")
     axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
-    if simulated:  # a suptitle, so the constrained layout keeps room for it
-        fig.suptitle("simulated data", x=0.99, ha="right", color="crimson", fontsize=9, fontweight="bold")
+    if simulated:
+        _mark_simulated(fig)
     return fig, axes
+
+
+def _mark_simulated(fig: Figure) -> None:
+    """A suptitle, so the constrained layout keeps room for it."""
+    fig.suptitle("simulated data", x=0.99, ha="right", color="crimson", fontsize=9, fontweight="bold")
 
 
 def plot_vs_shots(cells: Sequence[CellResult], out: Path) -> list[Plot]:
@@ -638,6 +701,77 @@ def plot_search(results: ExperimentResults, out: Path) -> Plot | None:
     )
 
 
+def importance_table(results: ExperimentResults) -> Table | None:
+    """Every searched cell whose parent holds `importance/*` metrics (grid/importance.py): one row per cell, one
+    column per searched parameter, fANOVA's share of the search metric's variance."""
+    cells = [c for c in results.cells if any(k.startswith(METRIC_PREFIX) for k in c.metrics)]
+    if not cells:
+        return None
+    params = sorted({k.removeprefix(METRIC_PREFIX) for c in cells for k in c.metrics if k.startswith(METRIC_PREFIX)})
+    rows = []
+    for c in cells:
+        complete = sum(1 for t in results.trials if t.parent_run_id == c.run_id and not t.stopped_early)
+        values = [c.metrics.get(METRIC_PREFIX + p) for p in params]
+        rows.append([c.cell, c.metric, str(complete), *(_NOT_USED if v is None else f"{v:.2f}" for v in values)])
+    return Table(
+        "Parameter importances (fANOVA)",
+        ["cell", "search metric", "complete trials", *params],
+        rows,
+        [
+            "Optuna's fANOVA (fixed seed) over each searched cell's complete trials: the share of the search "
+            "metric's variance each searched parameter explains (a row sums to 1); trials stopped early do not "
+            f"count. {_NOT_USED}: not searched in that cell, or it did not vary there. A searched cell without a row "
+            "had fewer than 2 complete trials, or nothing that varied.",
+        ],
+    )
+
+
+def plot_slices(results: ExperimentResults, out: Path) -> list[Plot]:
+    """Per method and dataset with searched cells: each searched value vs the search metric, one dot per complete
+    trial (stopped ones left out), one colour per cell; with one cell, its importances in the titles."""
+    by_run = {c.run_id: c for c in results.cells}
+    complete = [t for t in results.trials if not t.stopped_early]
+    cells = [by_run[p] for p in dict.fromkeys(t.parent_run_id for t in complete)]
+    plots = []
+    for (method, dataset), group in _group_by(cells, lambda c: (c.method, c.dataset)).items():
+        params = sorted({k for t in complete if t.parent_run_id in {c.run_id for c in group} for k in t.values})
+        series = {_slice_label(c, group): _slice_points(c, complete) for c in group}
+        importances = _importances(group[0]) if len(group) == 1 else None
+        metric = ", ".join(sorted({c.metric for c in group}))
+        fig = slice_figure(series, [_sliced(k, group) for k in params], metric, importances)
+        if any(c.simulated for c in group):
+            _mark_simulated(fig)
+        filename = _safe(f"search_slice_{method}_{dataset}.png")
+        fig.savefig(out / filename, dpi=110)
+        name = {"flexclip": "FLEX-CLIP", "coder": "CODER"}.get(method, method)
+        title = f"{name} on {dataset}: each complete Optuna trial's searched values vs {metric} (slice plot)"
+        plots.append(Plot(filename, title, tuple(c.run_id for c in group)))
+    return plots
+
+
+def _sliced(key: str, cells: Sequence[CellResult]) -> SlicedParam:
+    """A searched key's axis over the cells that searched it: log when all searched it log-uniformly, spanning the
+    union of their ranges."""
+    dists = [c.searched[key] for c in cells if key in c.searched]
+    bounds = [b for d in dists for kind, b in d.items() if kind in ("uniform", "loguniform", "randint")]
+    span = (min(b[0] for b in bounds), max(b[1] for b in bounds)) if bounds else None
+    return SlicedParam(key, bool(dists) and all("loguniform" in d for d in dists), span)
+
+
+def _slice_label(cell: CellResult, group: Sequence[CellResult]) -> str:
+    keys = [k for k in varying_keys(group) if k not in cell.searched]
+    setting = f", {setting_label(cell.setting, keys, cell.method)}" if keys else ""
+    return f"{cell.shots}-shot, seed {cell.seed}{setting}"
+
+
+def _slice_points(cell: CellResult, trials: Iterable[TrialPoint]) -> list[SlicePoint]:
+    return [SlicePoint(t.values, t.metric_value) for t in trials if t.parent_run_id == cell.run_id]
+
+
+def _importances(cell: CellResult) -> dict[str, float]:
+    return {k.removeprefix(METRIC_PREFIX): v for k, v in cell.metrics.items() if k.startswith(METRIC_PREFIX)}
+
+
 # ------------------------------------------------------------------------------------------------------ the report
 
 
@@ -680,6 +814,8 @@ def _assemble(results: ExperimentResults, out: Path) -> Report:
     tables += [coder] if coder else []
     comparisons = paired_comparisons(results.cells)
     tables += [comparisons] if comparisons else []
+    importances = importance_table(results)
+    tables += [importances] if importances else []
     plots = plot_vs_shots(results.cells, out) + plot_vs_cost(results.cells, out)
     notes = []
     texts = plot_vs_texts(results.cells, out)
@@ -693,6 +829,7 @@ def _assemble(results: ExperimentResults, out: Path) -> Report:
     search = plot_search(results, out)
     if search:
         plots.append(search)
+        plots += plot_slices(results, out)
     else:
         notes.append("Loss-weight sensitivity: no cell of this grid was searched by Optuna.")
     return Report(results, tables, plots, notes)

@@ -18,6 +18,7 @@ on from the trials it had; trials that were cut off or failed run again in their
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +28,19 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState, create_trial
 from ray.tune.search import Searcher
 
+from grid.importance import (
+    SLICE_ARTIFACT,
+    importance_metrics,
+    param_importances,
+    slice_figure,
+    slice_points,
+    sliced_params,
+)
 from grid.naming import trial_label
 from grid.space import Cell, Distribution, Search, applies_to
 from grid.tracking import GridTracking
+
+log = logging.getLogger(__name__)
 
 
 def schedule_order(cells: Sequence[Cell]) -> list[Cell]:
@@ -221,6 +232,8 @@ class CellSearcher(Searcher):
         scored = [(value, run_id) for run_id, value in state.finished.values() if value is not None]
         best = pick(scored) if scored else None
         run = self._tracking.get_run(best[1]) if best else None  # its metrics as the trial logged them
+        if cell.study.search is not None:
+            self._log_importances(cell, state)
         self._tracking.close_parent(
             state.parent_run_id,
             run,
@@ -236,6 +249,19 @@ class CellSearcher(Searcher):
         print(
             f"[grid] cell done: {cell.id}  {shown} ({state.launched} trial(s), {len(state.failed)} failed)", flush=True
         )
+
+    def _log_importances(self, cell: Cell, state: CellState) -> None:
+        """The fANOVA importances of the cell's study and its slice plot, on its parent (grid/importance.py). They
+        only describe the search: if they fail, the cell and the grid go on without them."""
+        try:
+            study = self._study(cell)[0]
+            importances = param_importances(study)
+            points = slice_points(study)
+            params = sliced_params(optuna_distributions(cell))
+            figure = slice_figure({cell.id: points}, params, cell.metric, importances) if points else None
+            self._tracking.log_importances(state.parent_run_id, importance_metrics(importances), figure, SLICE_ARTIFACT)
+        except Exception:  # whatever it is: the importances describe the search, they are no result of it
+            log.warning("[grid] no parameter importances for cell %s", cell.id, exc_info=True)
 
     # ---------------------------------------------------------------------------------------------------- Optuna
 

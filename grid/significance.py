@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 LEVEL = 0.95
 ALPHA = 0.05
@@ -31,7 +31,10 @@ def t_half_width(values: Sequence[float], level: float = LEVEL) -> float | None:
 class PairedTest:
     """A method against its baseline on n paired cells (same dataset, shots and seed): the mean of the differences
     (method - baseline) with its t interval, the paired t test's p, Wilcoxon's p, and the Holm-adjusted p that
-    decides `significant` (set by `holm`; the raw t p until then)."""
+    decides `significant` (set by `holm`; the raw p until then).
+
+    A single pair (one seed) has no t test; a paired bootstrap over its test queries (`grid.bootstrap`) gives the
+    difference's `interval` and `p_bootstrap` instead, over `queries` queries."""
 
     n: int
     mean_diff: float
@@ -39,10 +42,18 @@ class PairedTest:
     p_t: float | None
     p_wilcoxon: float | None
     p_adjusted: float | None = None
+    interval: tuple[float, float] | None = None
+    p_bootstrap: float | None = None
+    queries: int = 0
+
+    @property
+    def p(self) -> float | None:
+        """The raw p this comparison is judged by: the t test's, or the bootstrap's for a single pair."""
+        return self.p_t if self.p_t is not None else self.p_bootstrap
 
     @property
     def significant(self) -> bool:
-        p = self.p_adjusted if self.p_adjusted is not None else self.p_t
+        p = self.p_adjusted if self.p_adjusted is not None else self.p
         return p is not None and p < ALPHA
 
 
@@ -71,13 +82,11 @@ def paired_test(method: Sequence[float], baseline: Sequence[float]) -> PairedTes
 
 
 def holm(tests: Sequence[PairedTest]) -> list[PairedTest]:
-    """Holm's step-down adjustment of the t tests' p values over a family of comparisons (order kept)."""
-    order = sorted((i for i, t in enumerate(tests) if t.p_t is not None), key=lambda i: tests[i].p_t)
+    """Holm's step-down adjustment of the p values (`PairedTest.p`) over a family of comparisons (order kept)."""
+    order = sorted((i for i, t in enumerate(tests) if t.p is not None), key=lambda i: tests[i].p)
     adjusted: dict[int, float] = {}
     running = 0.0
     for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * tests[i].p_t))
+        running = max(running, min(1.0, (len(order) - rank) * tests[i].p))
         adjusted[i] = running
-    return [
-        PairedTest(t.n, t.mean_diff, t.half_width, t.p_t, t.p_wilcoxon, adjusted.get(i)) for i, t in enumerate(tests)
-    ]
+    return [replace(t, p_adjusted=adjusted.get(i)) for i, t in enumerate(tests)]

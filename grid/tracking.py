@@ -159,6 +159,16 @@ class GridTracking:
         `optuna_trials.json` on its parent run."""
         self.client.log_dict(parent_run_id, {"trials": history}, "optuna_trials.json")
 
+    def log_importances(
+        self, parent_run_id: str, metrics: Mapping[str, float], slice_plot: Any | None, artifact_file: str
+    ) -> None:
+        """A searched cell's parameter importances (`importance/<param>` metrics) and its slice plot (a matplotlib
+        figure, as `artifact_file`) on its parent run (grid/importance.py)."""
+        if metrics:
+            self.client.log_batch(parent_run_id, metrics=[Metric(k, v, _now_ms(), 0) for k, v in metrics.items()])
+        if slice_plot is not None:
+            self.client.log_figure(parent_run_id, slice_plot, artifact_file, save_kwargs={"dpi": 110})
+
     def open_parent(self, cell: Cell) -> str:
         tags = {
             **identity_tags(cell.constants),

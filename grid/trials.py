@@ -8,7 +8,9 @@ grid, never holds the study's fixed params thousands of times over.
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +19,7 @@ from ray import tune
 
 from flexcoder import TrialConfig, TrialContext, run_trial
 from flexcoder.methods import dataset_settings, resolve_config
+from grid.bootstrap import PER_QUERY_ARTIFACT
 from grid.naming import identity_tags, settings_label
 from grid.reuse import REUSE_KEY_TAG, REUSED_FROM_TAG, data_fingerprint, find_finished, reuse_key
 from grid.space import AXES, Space, cell_constants
@@ -50,11 +53,12 @@ def grid_trial(
     space: Space,
     textgen: Mapping[str, Any] | None = None,
     reuse: bool = True,
+    count_flops: bool = False,
 ) -> None:
     """The Tune trainable. `textgen` maps actor names to clients of the grid's shared text generators. Reports the
     cell's metric and the MLflow run once more at the end, so every trial's last result carries them even when the
     method has no epochs. With `reuse`, a trial that matches a finished one in the store (`grid.reuse`) copies its
-    metrics instead of running."""
+    metrics instead of running. `count_flops`: the trial logs cost/gflops (`TrialContext.count_flops`)."""
     import torch  # here: the driver imports this module for the function and never needs torch itself
 
     # As many torch threads as CPUs Ray gave this trial: concurrent trials each using every core oversubscribe it.
@@ -91,7 +95,8 @@ def grid_trial(
         client = (textgen or {}).get(name) if cfg.method == "coder" else None
         if client is not None:
             run.set_tags({"grid.textgen_actor": name, "grid.textgen_pid": str(client.info()["pid"])})
-        metrics = run_trial(cfg, TrialContext(logger=logger, textgen=client))
+        ctx = TrialContext(logger=logger, textgen=client, count_flops=count_flops)
+        metrics = run_trial(cfg, ctx)
     except SystemExit:  # how tune.report ends a trial that Tune stops (its cell's ASHA): not a failure
         run.finish("KILLED")
         raise
@@ -100,8 +105,22 @@ def grid_trial(
         raise
     # At the last epoch's step, so MLflow's "latest value" of a per-epoch metric is the final one.
     run.log_metrics(metrics, step=logger.last_step)
+    _log_per_query(run, ctx.per_query)
     run.finish("FINISHED")
     tune.report({**_only(metrics, metric), "mlflow_run_id": run.run_id})
+
+
+def _log_per_query(run: TrialRun, per_query: Mapping[str, Any]) -> None:
+    """The per-query values behind the test metrics, as the artifact PER_QUERY_ARTIFACT (one array per metric, in
+    test-set order): the report's bootstrap over test queries reads them (`grid.bootstrap`)."""
+    if not per_query:
+        return
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, PER_QUERY_ARTIFACT)
+        np.savez_compressed(path, **{name.replace("/", "__"): values for name, values in per_query.items()})
+        run.client.log_artifact(run.run_id, path)
 
 
 def _reuse_key(own: Mapping[str, Any], cfg: TrialConfig, version: str | None) -> str | None:

@@ -8,14 +8,17 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 from mlflow.tracking import MlflowClient
+from optuna.distributions import FloatDistribution
 from scipy import stats
 
+from grid.importance import SLICE_ARTIFACT, SlicePoint, importance_metrics, importances_from_points
 from grid.naming import identity_tags
 from grid.report import (
     SIMULATED_HEADER,
     build_report,
     coder_table,
     flexclip_tables,
+    importance_table,
     load_results,
     main,
     paired_comparisons,
@@ -100,9 +103,19 @@ def write_store(uri: str, name: str = "report-test", full_bonus: float = 0.0):
         if cell.study.search:  # the first trial stopped early by ASHA
             tracking.mark_stopped_early(parent, "t0", "asha")
             trials = trials[1:]
+            _log_importances(tracking, parent, cell, trials)
         best_id = max(trials, key=lambda t: t[0][cell.metric])[1]
         tracking.close_parent(parent, tracking.get_run(best_id), errors=0, trials=len(trials))
     return space
+
+
+def _log_importances(tracking, parent, cell, trials):
+    """As the searcher does when a searched cell closes: fANOVA over its complete trials (the stopped one left out)."""
+    points = [
+        SlicePoint({"flexclip.loss.contrastive": w}, m[cell.metric]) for w, (m, _) in zip(CONTRASTIVE[1:], trials)
+    ]
+    importances = importances_from_points(points, {"flexclip.loss.contrastive": FloatDistribution(0.1, 10.0, log=True)})
+    tracking.log_importances(parent, importance_metrics(importances), None, SLICE_ARTIFACT)
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +210,7 @@ def test_report_files_label_simulated_data_and_hold_valid_pngs(store, tmp_path):
         "flexclip_vs_cost.png",
         "flexclip_wikipedia_vs_shots.png",
         "search_sensitivity.png",
+        "search_slice_flexclip_wikipedia.png",
     ]
     for name in pngs:
         image = matplotlib.image.imread(out / name)
@@ -225,6 +239,7 @@ def test_plots_are_logged_on_the_parents_they_show_and_a_rerun_does_not_duplicat
         "report/flexclip_vs_cost.png",
         "report/flexclip_wikipedia_vs_shots.png",
         "report/search_sensitivity.png",
+        "report/search_slice_flexclip_wikipedia.png",
     ]
     assert logged("coder/wikipedia/simulated/shots=0/seed=0/coder.max_texts_per_type=1/coder.text_set=name") == [
         "report/coder_vs_texts_per_class.png",
@@ -246,6 +261,18 @@ def test_search_plot_counts_every_trial_and_marks_stopped_ones(store):
         False,
         False,
     ]
+
+
+def test_importance_table_has_a_row_per_searched_cell_with_its_complete_trials(store, tmp_path):
+    uri, _ = store
+    table = importance_table(load_results(MlflowClient(uri), "report-test"))
+    assert table.title == "Parameter importances (fANOVA)"
+    assert table.columns == ["cell", "search metric", "complete trials", "flexclip.loss.contrastive"]
+    # one searched parameter that varied over 2 complete trials: it explains all the variance
+    assert table.rows == [["flexclip/wikipedia/simulated/shots=5/seed=0", "val/map_avg", "2", "1.00"]]
+    out = build_report(uri, "report-test", tmp_path / "rep", log_artifacts=False)
+    assert "### Parameter importances (fANOVA)" in (out / "report.md").read_text()
+    assert "<h3>Parameter importances (fANOVA)</h3>" in (out / "report.html").read_text()
 
 
 def test_unknown_experiment_is_an_error_naming_it(tmp_path, capsys):
@@ -301,6 +328,14 @@ def test_report_of_a_real_grid_run_matches_its_parent_runs(ray_local, tmp_path, 
     for p in parents:
         names = {a.path for a in client.list_artifacts(p.info.run_id, "report")}
         assert f"report/{p.data.tags['method']}_pascal_sentence_vs_shots.png" in names
+    # The searched cell closed with fANOVA over its 2 trials: its one searched weight explains all the variance.
+    (searched,) = [p for p in parents if "search.flexclip.loss.contrastive" in p.data.params]
+    importances = {k: v for k, v in searched.data.metrics.items() if k.startswith("importance/")}
+    assert importances == {"importance/flexclip.loss.contrastive": pytest.approx(1.0)}
+    assert [a.path for a in client.list_artifacts(searched.info.run_id, "search")] == ["search/slice.png"]
+    assert "### Parameter importances (fANOVA)" in md
+    assert f"| {searched.data.tags['grid.cell']} | val/map_avg | 2 | 1.00 |" in md
+    assert (out / "search_slice_flexclip_pascal_sentence.png").is_file()
 
 
 def test_coder_table_gives_the_llm_one_column_when_the_text_generator_varies():
@@ -375,3 +410,30 @@ def test_compare_lists_each_cell_with_both_means_and_flags_only_the_cells_that_c
     text = (tmp_path / "compare.md").read_text()
     assert "# Comparison: report-test-b (B) against report-test (A)" in text and "+0.050 ± 0.000" in text
     assert main(["--compare", "report-test", "nope", "--mlflow-uri", uri, "--out", str(tmp_path)]) == 2
+
+
+def test_a_single_seed_pair_is_tested_by_a_paired_bootstrap_over_its_test_queries():
+    """One seed, one dataset: no t test, but the two cells' per-query hits (same 2,000 test images) give a paired
+    bootstrap: CODER right on 100 more images than the prompt ensemble, none fewer, is +5.00 points, significant."""
+    import numpy as np
+
+    from grid.report import CellResult, summarize_cells
+
+    base = np.random.default_rng(0).random(2000) < 0.6
+    better = base.copy()
+    better[np.flatnonzero(~base)[:100]] = True
+
+    def cell(variant, hits):
+        setting = {"coder.variant": variant, "coder.text_set": "name+att", "coder.rerank": "False"}
+        metrics = {"test/top1": float(hits.mean())}
+        return CellResult(
+            "r", "c", "coder", "eurosat", 0, 0, True, setting, {}, "val/top1", metrics, "b", {"test/top1": hits}
+        )
+
+    table = paired_comparisons([cell("clip_prompt", base), cell("coder", better)])
+    (row,) = table.rows
+    assert row[3:5] == ["0", "1 (2000 queries, bootstrap)"]
+    assert row[5].startswith("+5.00 [+") and row[6].endswith("(bootstrap)") and row[-1] == "yes"
+    summary = summarize_cells([cell("coder", better)], "test/top1")
+    assert summary.bootstrap[0] < better.mean() < summary.bootstrap[1]
+    assert "by bootstrap, n=1)" in summary.format(scale=100.0, digits=2)

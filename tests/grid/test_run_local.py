@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from grid.bootstrap import PER_QUERY_ARTIFACT, load_per_query, metric_of
 from grid.run import main
 from grid.space import load_space
 
@@ -63,6 +64,12 @@ def test_children_nest_under_their_parent_with_params_tags_metrics_and_config(sm
             assert {"test/map_i2t", "test/map_t2i", "test/map_avg"} <= set(child.data.metrics)
         else:
             assert "test/top1" in child.data.metrics
+        # The per-query values behind its test metrics, for the report's bootstrap: their mean is the metric.
+        assert PER_QUERY_ARTIFACT in names
+        per_query = load_per_query(client, child)
+        assert per_query and all(name in child.data.metrics for name in per_query)
+        for name in per_query:
+            assert metric_of(per_query, name)[0] == pytest.approx(child.data.metrics[name], abs=1e-9)
 
 
 def test_optuna_cell_searched_distinct_loss_weights(smoke_run):

@@ -187,3 +187,59 @@ def test_resume_skips_finished_cells_and_runs_the_rest(tmp_path):
     again = _suggest_all(second, "b")
     assert [c["grid.cell"] for c in again.values()] == [c1["grid.cell"]]
     assert len(_parents(tracking)) == 2  # no parent added: the unfinished cell's parent is reopened
+
+
+TWO_WEIGHTS = {
+    **SEARCHED,
+    "dataset": "wikipedia",
+    "params": {
+        "flexclip.loss.contrastive": {"loguniform": [0.1, 10.0]},
+        "flexclip.loss.consistency": {"uniform": [0.0, 1.0]},
+    },
+    "search": {"trials": 8, "seed": 0, "sampler": "random"},
+}
+
+
+def test_a_searched_cell_closes_with_its_fanova_importances_and_slice_plot(tmp_path):
+    """The trials' metric follows the contrastive weight alone: fANOVA gives it most of the importance."""
+    space, tracking = _tracking(tmp_path, [TWO_WEIGHTS])
+    searcher = CellSearcher(space.cells(), tracking)
+    for t, c in _suggest_all(searcher, "a").items():
+        _finish(searcher, tracking, t, c, c["flexclip.loss.contrastive"] / 10 + c["flexclip.loss.consistency"] / 1e4)
+    parent = next(iter(_parents(tracking).values()))
+    importances = {k: v for k, v in parent.data.metrics.items() if k.startswith("importance/")}
+    assert set(importances) == {"importance/flexclip.loss.contrastive", "importance/flexclip.loss.consistency"}
+    assert importances["importance/flexclip.loss.contrastive"] > 0.8  # 8 trials: a rough forest, still clear
+    assert sum(importances.values()) == pytest.approx(1.0)
+    assert parent.info.status == "FINISHED"
+    artifacts = [a.path for a in MlflowClient(tracking.uri).list_artifacts(parent.info.run_id, "search")]
+    assert artifacts == ["search/slice.png"]
+
+
+def test_a_failure_of_the_importances_leaves_the_cell_closed_with_its_best_trial(tmp_path, monkeypatch, caplog):
+    space, tracking = _tracking(tmp_path, [{**TWO_WEIGHTS, "search": {"trials": 2}}])
+
+    def broken(*args, **kwargs):
+        raise OSError("artifact store unreachable")
+
+    monkeypatch.setattr(tracking, "log_importances", broken)
+    searcher = CellSearcher(space.cells(), tracking)
+    for i, (t, c) in enumerate(_suggest_all(searcher, "a").items()):
+        _finish(searcher, tracking, t, c, 0.1 * (i + 1))
+    parent = next(iter(_parents(tracking).values()))
+    assert parent.info.status == "FINISHED" and parent.data.metrics["val/map_avg"] == pytest.approx(0.2)
+    assert "no parameter importances" in caplog.text and "artifact store unreachable" in caplog.text
+
+
+def test_a_searched_cell_with_one_complete_trial_closes_without_importances(tmp_path):
+    space, tracking = _tracking(tmp_path, [{**TWO_WEIGHTS, "search": {"trials": 2}}])
+    searcher = CellSearcher(space.cells(), tracking)
+    (t0, c0), (t1, c1) = _suggest_all(searcher, "a").items()
+    _finish(searcher, tracking, t0, c0, 0.4)
+    searcher.on_trial_complete(t1, error=True)
+    parent = next(iter(_parents(tracking).values()))
+    assert parent.info.status == "FINISHED"
+    assert not [k for k in parent.data.metrics if k.startswith("importance/")]
+    assert [a.path for a in MlflowClient(tracking.uri).list_artifacts(parent.info.run_id, "search")] == [
+        "search/slice.png"
+    ]
