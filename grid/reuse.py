@@ -20,6 +20,7 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from flexcoder import TrialConfig
+from grid.mlflow_pages import all_pages
 
 REUSE_KEY_TAG = "grid.reuse_key"
 REUSED_FROM_TAG = "grid.reused_from"
@@ -60,7 +61,7 @@ def reuse_key(own_flat: Mapping[str, Any], version: str, fingerprint: str) -> st
 
 def find_finished(client: MlflowClient, key: str) -> Any | None:
     """The newest finished trial run with reuse key `key` in any experiment of the store, or None."""
-    ids = [e.experiment_id for e in _all_experiments(client)]
+    ids = [e.experiment_id for e in all_pages(client.search_experiments)]
     if not ids:
         return None
     runs = client.search_runs(
@@ -70,13 +71,3 @@ def find_finished(client: MlflowClient, key: str) -> Any | None:
         max_results=1,
     )
     return runs[0] if runs else None
-
-
-def _all_experiments(client: MlflowClient) -> list:
-    out, token = [], None
-    while True:
-        page = client.search_experiments(max_results=1000, page_token=token)
-        out.extend(page)
-        token = page.token
-        if not token:
-            return out

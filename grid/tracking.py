@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from grid.mlflow_pages import all_pages
 from grid.naming import identity_tags
 from grid.space import Cell, Space, resolved
 
@@ -283,15 +284,7 @@ def search_all_runs(
     client: MlflowClient, experiment_id: str, filter_string: str, order_by: list[str] | None = None
 ) -> list:
     """Every run matching `filter_string`, all pages."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string=filter_string, order_by=order_by, max_results=1000, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return all_pages(client.search_runs, experiment_ids=[experiment_id], filter_string=filter_string, order_by=order_by)
 
 
 def find_child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> list:
