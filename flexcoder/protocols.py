@@ -81,6 +81,11 @@ def sample_shots(labels: torch.Tensor, classes: Sequence[int], shots: int, seed:
     return torch.cat(picked).sort().values
 
 
+def _draw(n: int, seed: int) -> torch.Tensor:
+    """Up to VAL_CAP of n positions, sorted, deterministic in `seed`."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:VAL_CAP].sort().values
+
+
 def retrieval_task(
     dataset: str,
     backbone: str,
@@ -108,7 +113,7 @@ def retrieval_task(
     train_tgt = torch.nonzero(in_half(data.train.labels, ~src_mask)).flatten()
     shot_idx = train_tgt[sample_shots(data.train.labels[train_tgt], target, shots, seed)]
     rest = train_tgt[~torch.isin(train_tgt, shot_idx)]
-    val_idx = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed))[:VAL_CAP]].sort().values
+    val_idx = rest[_draw(len(rest), seed)]
     test_idx = torch.nonzero(in_half(data.test.labels, ~src_mask)).flatten()
     train = data.train.subset(torch.cat([train_src, shot_idx]))
     if label_noise > 0 or text_noise > 0:
@@ -136,22 +141,26 @@ def classification_task(
     **features: str | None,
 ) -> ClassificationTask:
     """CODER's protocol: `shots` support images per class from the train split, test on the whole test split.
-    The class names are the data root's for real few-shot datasets (`load_features`). `label_noise`: the fraction
-    of support images with a wrong class (`flexcoder.data.noise`). `features`: the precision / feature_cache /
-    device keywords of `load_features`."""
+    Validation (every search's): up to VAL_CAP images of the dataset's own val split where it has one (CoOp's),
+    else of the train images not drawn as shots. The class names are the data root's for real few-shot datasets
+    (`load_features`). `label_noise`: the fraction of support images with a wrong class (`flexcoder.data.noise`).
+    `features`: the precision / feature_cache / device keywords of `load_features`."""
     data = load_features(dataset, backbone, data_root, **features)
     spec = data.spec
     if spec.multilabel:
         raise ValueError(f"dataset {dataset!r} is multi-label; classification needs single-label data")
     support_idx = sample_shots(data.train.labels, range(spec.num_classes), shots, seed)
-    rest = torch.nonzero(~torch.isin(torch.arange(len(data.train)), support_idx)).flatten()
-    val_idx = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(seed))[:VAL_CAP]].sort().values
     image_only = FeatureSet(data.train.image, None, data.train.labels)
+    if data.val is not None:
+        val = FeatureSet(data.val.image, None, data.val.labels).subset(_draw(len(data.val), seed))
+    else:
+        rest = torch.nonzero(~torch.isin(torch.arange(len(data.train)), support_idx)).flatten()
+        val = image_only.subset(rest[_draw(len(rest), seed)])
     return ClassificationTask(
         spec=spec,
         class_names=spec.classes,
         support=flip_labels(image_only.subset(support_idx), label_noise, range(spec.num_classes), seed),
-        val=image_only.subset(val_idx),
+        val=val,
         test=FeatureSet(data.test.image, None, data.test.labels),
         encode_text=data.encode_text,
         simulated=data.simulated,

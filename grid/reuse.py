@@ -50,7 +50,7 @@ def _real_fingerprint(dataset: str, data_root: str | None, backbone: str, precis
     from flexcoder.features.cache import feature_key
 
     items = read_items(dataset, data_root)
-    return ",".join(feature_key(items, split, backbone, precision)[0] for split in ("train", "test"))
+    return ",".join(feature_key(items, split, backbone, precision)[0] for split in items.splits)
 
 
 def reuse_key(own_flat: Mapping[str, Any], version: str, fingerprint: str) -> str:

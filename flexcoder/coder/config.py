@@ -54,6 +54,11 @@ class CoderConfig:
             ends of its validation search (`variant: tip_adapter`). None (the default) takes the dataset's official
             setting (`DatasetSpec.tip_adapter`), and for datasets without one alpha 1.0, beta 5.5 searched up to
             alpha 3, beta 7 (the ImageNet search range); a value set in the space wins.
+        clip_templates: the prompt templates of the CLIP classifier (the prompt ensemble of clip_prompt, and the CLIP
+            logits under both adapters): "official" (the dataset's own, from CODER's few-shot scripts:
+            ImageNet's 7-template ensemble, "{} texture." for DTD, ...; `DatasetSpec.coder`) or "generic"
+            (`flexcoder.prompts.CLIP_TEMPLATES`). None (the default) takes "official" for a real backbone on a
+            dataset that has them, else "generic" (the embedded world was fit with the generic ensemble).
         textgen: the text generator backend (`flexcoder.textgen.TextgenConfig`).
     """
 
@@ -71,6 +76,7 @@ class CoderConfig:
     tip_init_beta: float | None = None
     tip_alpha_max: float | None = None
     tip_beta_max: float | None = None
+    clip_templates: Literal["official", "generic"] | None = None
     textgen: TextgenConfig = field(default_factory=TextgenConfig)
 
     def validate(self) -> None:

@@ -9,6 +9,7 @@ import dataclasses
 from flexcoder.coder.adapter import CODER_ADAPTER_INIT, TIP_ADAPTER_INIT, TIP_ADAPTER_SEARCH
 from flexcoder.config import TrialConfig
 from flexcoder.data.registry import get_dataset
+from flexcoder.features.backbone_names import SIMULATED
 
 # The official CODER code's threshold for datasets missing from its table (`utils.get_thres` has no default; 0.1 is
 # the value of most entries, ours).
@@ -22,18 +23,22 @@ FALLBACK = {
     "tip_init_beta": TIP_ADAPTER_INIT[1],
     "tip_alpha_max": TIP_ADAPTER_SEARCH["alpha_range"][1],
     "tip_beta_max": TIP_ADAPTER_SEARCH["beta_range"][1],
+    "clip_templates": "generic",
 }
 
 
-def official_settings(dataset: str) -> dict[str, tuple[float, str]]:
-    """{coder field: (value, source)} the dataset's registration sets."""
+def official_settings(dataset: str, backbone: str = "") -> dict[str, tuple[float | str, str]]:
+    """{coder field: (value, source)} the dataset's registration sets. Its official CLIP templates apply to real
+    backbones only: the embedded world (backbone "simulated") was fit with the generic ensemble."""
     spec = get_dataset(dataset)
-    out: dict[str, tuple[float, str]] = {}
+    out: dict[str, tuple[float | str, str]] = {}
     if spec.coder is not None:
         out["rerank_threshold"] = (spec.coder.rerank_threshold, spec.coder.rerank_source)
         if spec.coder.adapter_alpha is not None:
             out["adapter_alpha"] = (spec.coder.adapter_alpha, spec.coder.adapter_source)
             out["adapter_beta"] = (spec.coder.adapter_beta, spec.coder.adapter_source)
+        if spec.coder.clip_templates and backbone != SIMULATED:
+            out["clip_templates"] = ("official", spec.coder.clip_templates_source)
     if spec.tip_adapter is not None:
         tip = spec.tip_adapter
         for key, value in (
@@ -48,22 +53,25 @@ def official_settings(dataset: str) -> dict[str, tuple[float, str]]:
 
 def resolve(cfg: TrialConfig) -> TrialConfig:
     """`cfg` with every per-dataset field of its CODER section that the space left unset (None) filled in."""
-    official = official_settings(cfg.dataset)
+    official = official_settings(cfg.dataset, cfg.backbone)
     unset = {k: official.get(k, (FALLBACK[k], ""))[0] for k in FALLBACK if getattr(cfg.coder, k) is None}
     return dataclasses.replace(cfg, coder=dataclasses.replace(cfg.coder, **unset)) if unset else cfg
 
 
-def dataset_settings(cfg: TrialConfig) -> dict[str, float]:
+def dataset_settings(cfg: TrialConfig) -> dict[str, float | str]:
     """The official per-dataset values this trial uses because its space left them unset: only the fields its
-    variant reads (the rerank threshold when it reranks, the adapter's values when it adapts)."""
+    variant reads (the rerank threshold when it reranks, the adapter's values when it adapts, the CLIP templates
+    when it has CLIP logits)."""
     cc = cfg.coder
     if cc.variant == "tip_adapter" and cfg.shots > 0:
-        used = ("tip_init_alpha", "tip_init_beta", "tip_alpha_max", "tip_beta_max")
+        used = ("tip_init_alpha", "tip_init_beta", "tip_alpha_max", "tip_beta_max", "clip_templates")
     elif cc.variant == "coder" and cfg.shots > 0:
-        used = ("adapter_alpha", "adapter_beta")
+        used = ("adapter_alpha", "adapter_beta", "clip_templates")
     elif cc.variant == "coder" and cc.rerank:
         used = ("rerank_threshold",)
+    elif cc.variant in ("clip_prompt", "tip_adapter"):
+        used = ("clip_templates",)
     else:
         used = ()
-    official = official_settings(cfg.dataset)
+    official = official_settings(cfg.dataset, cfg.backbone)
     return {k: official[k][0] for k in used if k in official and getattr(cc, k) is None}

@@ -32,15 +32,29 @@ from flexcoder.coder.representation import (
     rerank,
 )
 from flexcoder.config import TrialConfig
+from flexcoder.data.registry import get_dataset
 from flexcoder.methods import TrialContext
 from flexcoder.metrics import accuracy, top_k_accuracy, top_k_hits
 from flexcoder.prompts import CLIP_TEMPLATES, prompt_prototypes
 from flexcoder.protocols import ClassificationTask
 
 
-def prompt_ensemble_weights(class_names, encode_text) -> torch.Tensor:
-    """[C, D] class prototypes of the CLIP classifier: the prompt prototypes of CLIP_TEMPLATES (`flexcoder.prompts`)."""
-    return prompt_prototypes(encode_text, class_names, CLIP_TEMPLATES)
+def prompt_ensemble_weights(class_names, encode_text, templates=CLIP_TEMPLATES) -> torch.Tensor:
+    """[C, D] class prototypes of the CLIP classifier: the prompt prototypes of `templates` (`flexcoder.prompts`)."""
+    return prompt_prototypes(encode_text, class_names, templates)
+
+
+def clip_templates(cfg: TrialConfig) -> tuple[str, ...]:
+    """The CLIP classifier's templates of a resolved config (`coder.clip_templates`)."""
+    if cfg.coder.clip_templates != "official":
+        return CLIP_TEMPLATES
+    spec = get_dataset(cfg.dataset)
+    if spec.coder is None or not spec.coder.clip_templates:
+        raise ValueError(
+            f"coder.clip_templates: dataset {cfg.dataset!r} has no official CLIP templates; use 'generic' or leave it "
+            "unset"
+        )
+    return spec.coder.clip_templates
 
 
 def _generator(cfg: TrialConfig, ctx: TrialContext):
@@ -70,7 +84,7 @@ def _run(cfg: TrialConfig, task: ClassificationTask, ctx: TrialContext) -> tuple
     if cfg.coder.variant == "tip_adapter" and len(task.support) > 0:
         return _tip_adapter(cfg, task, ctx), len(task.support)
     if cfg.coder.variant in ("clip_prompt", "tip_adapter"):
-        weights = prompt_ensemble_weights(task.class_names, task.encode_text)
+        weights = prompt_ensemble_weights(task.class_names, task.encode_text, clip_templates(cfg))
         return {
             "val/top1": top_k_accuracy(task.val.image @ weights.T, task.val.labels),
             "test/top1": _top1("test", top_k_hits(task.test.image @ weights.T, task.test.labels), ctx),
@@ -146,7 +160,7 @@ def _tip_adapter(cfg: TrialConfig, task, ctx: TrialContext) -> dict[str, float]:
 def _cache_adapted(cfg: TrialConfig, task, affinity, init, search, ctx: TrialContext) -> dict[str, float]:
     """The cache model on top of the prompt-ensemble logits, for val and test: logits = 100 f W^T + alpha
     exp(-beta (1 - A)) V; (alpha, beta) = `init`, or searched on val over `search` when coder.adapter_search."""
-    weights = prompt_ensemble_weights(task.class_names, task.encode_text)
+    weights = prompt_ensemble_weights(task.class_names, task.encode_text, clip_templates(cfg))
     val_clip = 100.0 * task.val.image.float() @ weights.T
     test_clip = 100.0 * task.test.image.float() @ weights.T
     val_aff, test_aff = affinity

@@ -50,6 +50,7 @@ class DatasetFeatures:
             classification dataset's registry entry holds placeholders until its split file is read).
         encode_text: texts -> [N, D] L2-normalised features in the same space as `train.image`.
         simulated: True for the embedded simulated world, False for real images through a real CLIP.
+        val: the release's own validation split, where it has one (CoOp's split files); else None.
     """
 
     spec: DatasetSpec
@@ -57,3 +58,4 @@ class DatasetFeatures:
     test: FeatureSet
     encode_text: TextEncoder
     simulated: bool
+    val: FeatureSet | None = None

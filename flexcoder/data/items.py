@@ -41,14 +41,15 @@ class ItemSplit:
 
 @dataclass(frozen=True)
 class DatasetItems:
-    """A dataset's train and test items in the class order of `classes`.
+    """A dataset's train, test and (where the release has one) val items in the class order of `classes`.
 
     Attributes:
-        name: the registry name (`flexcoder.data.get_dataset`).
+        name: the registry name (`flexcoder.data.registry.get_dataset`).
         classes: class names in canonical order; for the few-shot classification datasets these come from the
             data root's split file, not the registry's placeholders.
         train, test: the standard splits.
         root: the dataset's folder (`<data_root>/<name>`).
+        val: the release's own validation split (CoOp's split files have one), or None.
     """
 
     name: str
@@ -56,11 +57,17 @@ class DatasetItems:
     train: ItemSplit
     test: ItemSplit
     root: str
+    val: ItemSplit | None = None
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits this dataset has: train and test, and val where the release has one."""
+        return ("train", "test") if self.val is None else ("train", "test", "val")
 
     def split(self, name: str) -> ItemSplit:
-        if name not in ("train", "test"):
-            raise KeyError(f"unknown split {name!r}; known: train, test")
-        return self.train if name == "train" else self.test
+        if name not in self.splits:
+            raise KeyError(f"dataset {self.name!r} has no split {name!r}; it has: {', '.join(self.splits)}")
+        return {"train": self.train, "test": self.test, "val": self.val}[name]
 
     def fingerprint(self, split: str) -> str:
         """sha256 over what defines a split's features: class names, image paths relative to `root`, file sizes,

@@ -163,6 +163,16 @@ _TIP_FORK = (
 )
 _CODER_REPO = "YCaigogogo/CVPR24-CODER {} @ 1501735a2860041b78aa206d3ca01a9f0c294932"
 _RERANK = _CODER_REPO.format("utils.py get_thres")
+_CODER_TEMPLATES = "YCaigogogo/CVPR24-CODER datasets/few_shot_dataset/{}.py @ 89a64002e5a8883478c7e4674073895511747ecc"
+_IMAGENET_TEMPLATES = (
+    "itap of a {}.",
+    "a bad photo of the {}.",
+    "a origami {}.",
+    "a photo of the large {}.",
+    "a {} in a video game.",
+    "art of the {}.",
+    "a photo of the small {}.",
+)
 
 
 def _placeholder_classes(n: int) -> tuple[str, ...]:
@@ -180,7 +190,15 @@ register_dataset(
         layout=fewshot.FOLDER_LAYOUT,
         provenance=_ZERO_SHOT,
         tip_adapter=TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("imagenet")),
-        coder=CoderSetting(0.1, _RERANK, 1.66, 72.0, _CODER_REPO.format("configs/imagenet.yaml")),
+        coder=CoderSetting(
+            0.1,
+            _RERANK,
+            1.66,
+            72.0,
+            _CODER_REPO.format("configs/imagenet.yaml"),
+            _IMAGENET_TEMPLATES,
+            _CODER_TEMPLATES.format("imagenet"),
+        ),
     )
 )
 register_dataset(
@@ -194,7 +212,15 @@ register_dataset(
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
         tip_adapter=TipAdapterSetting(3.0, 1.0, 12.0, 5.0, _TIP_FORK.format("caltech101")),
-        coder=CoderSetting(0.3, _RERANK, 100.0, 24.76, _CODER_REPO.format("configs/caltech-101.yaml")),
+        coder=CoderSetting(
+            0.3,
+            _RERANK,
+            100.0,
+            24.76,
+            _CODER_REPO.format("configs/caltech-101.yaml"),
+            ("a photo of a {}.",),
+            _CODER_TEMPLATES.format("caltech101"),
+        ),
     )
 )
 register_dataset(
@@ -208,7 +234,15 @@ register_dataset(
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
         tip_adapter=TipAdapterSetting(2.0, 1.0, 13.0, 13.0, _TIP.format("dtd")),
-        coder=CoderSetting(0.6, _RERANK, 2.57, 30.18, _CODER_REPO.format("configs/dtd.yaml")),
+        coder=CoderSetting(
+            0.6,
+            _RERANK,
+            2.57,
+            30.18,
+            _CODER_REPO.format("configs/dtd.yaml"),
+            ("{} texture.",),
+            _CODER_TEMPLATES.format("dtd"),
+        ),
     )
 )
 register_dataset(
@@ -222,7 +256,15 @@ register_dataset(
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
         tip_adapter=TipAdapterSetting(2.0, 1.0, 12.0, 10.0, _TIP.format("eurosat")),
-        coder=CoderSetting(0.3, _RERANK, 1.73, 91.34, _CODER_REPO.format("configs/eurosat.yaml")),
+        coder=CoderSetting(
+            0.3,
+            _RERANK,
+            1.73,
+            91.34,
+            _CODER_REPO.format("configs/eurosat.yaml"),
+            ("a centered satellite photo of {}.",),
+            _CODER_TEMPLATES.format("eurosat"),
+        ),
     )
 )
 register_dataset(
@@ -235,7 +277,15 @@ register_dataset(
         reader=fewshot.read_coop_split,
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
-        coder=CoderSetting(0.1, _RERANK, 1.0, 1.0, _CODER_REPO.format("configs/food101.yaml")),
+        coder=CoderSetting(
+            0.1,
+            _RERANK,
+            1.0,
+            1.0,
+            _CODER_REPO.format("configs/food101.yaml"),
+            ("a photo of {}, a type of food.",),
+            _CODER_TEMPLATES.format("food101"),
+        ),
     )
 )
 register_dataset(
@@ -249,7 +299,15 @@ register_dataset(
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
         tip_adapter=TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("oxford_pets")),
-        coder=CoderSetting(0.1, _RERANK, 1.0, 26.0, _CODER_REPO.format("configs/oxford-pet.yaml")),
+        coder=CoderSetting(
+            0.1,
+            _RERANK,
+            1.0,
+            26.0,
+            _CODER_REPO.format("configs/oxford-pet.yaml"),
+            ("a photo of a {}, a type of pet.",),
+            _CODER_TEMPLATES.format("oxford_pets"),
+        ),
     )
 )
 register_dataset(

@@ -33,15 +33,18 @@ class TipAdapterSetting:
 
 @dataclass(frozen=True)
 class CoderSetting:
-    """CODER's values for one dataset in its official code: the one-to-one rerank threshold (`utils.get_thres`)
-    and the CODER-Adapter's initial alpha/beta (`configs/<dataset>.yaml`; None where the authors ran no few-shot
-    experiment). Each `*_source`: repository, file, commit."""
+    """CODER's values for one dataset in its official code: the one-to-one rerank threshold (`utils.get_thres`),
+    the CODER-Adapter's initial alpha/beta (`configs/<dataset>.yaml`; None where the authors ran no few-shot
+    experiment) and the CLIP classifier's prompt templates of its few-shot scripts
+    (`datasets/few_shot_dataset/<dataset>.py`; empty where it has none). Each `*_source`: repository, file, commit."""
 
     rerank_threshold: float
     rerank_source: str
     adapter_alpha: float | None = None
     adapter_beta: float | None = None
     adapter_source: str = ""
+    clip_templates: tuple[str, ...] = ()
+    clip_templates_source: str = ""
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,6 @@ FORMAT_VERSION = 1
 CACHE_ENV = "FLEXCODER_CACHE"
 CACHE_FOLDER = ".flexcoder_cache"
 MANIFEST = "manifest.json"
-SPLITS = ("train", "test")
 IMAGE_BATCH = 64  # our choice: fills a CPU's cores and keeps a ViT-L batch well under 2 GB of activations
 
 
@@ -335,12 +334,12 @@ def ensure_features(
     device: str = "auto",
     num_workers: int | None = None,
 ) -> FeatureReport:
-    """Fill the cache for both splits of a dataset under a backbone; the grid's driver runs this once per
+    """Fill the cache for every split of a dataset under a backbone; the grid's driver runs this once per
     (dataset, backbone, data root, precision) before any trial starts, so N trials never extract N times."""
     root = cache_dir_for(data_root, cache_dir)
     report = FeatureReport(dataset, str(backbone), cache_dir=str(root))
     items = read_items(dataset, data_root)
-    for split in SPLITS:
+    for split in items.splits:
         split_features(
             items,
             split,

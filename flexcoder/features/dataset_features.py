@@ -64,12 +64,12 @@ def _real_features(
         spec = replace(spec, n_train=len(items.train), n_test=len(items.test))
     else:
         spec = replace(spec, classes=items.classes, n_train=len(items.train), n_test=len(items.test))
-    parts = []
-    for split in ("train", "test"):
+    parts = {}
+    for split in items.splits:
         feats = split_features(items, split, backbone, precision=precision, cache_dir=cache_dir, device=device)
-        parts.append(FeatureSet(feats.image, feats.text, torch.from_numpy(items.split(split).labels)))
+        parts[split] = FeatureSet(feats.image, feats.text, torch.from_numpy(items.split(split).labels))
     encode = functools.partial(_encode_text_real, backbone, device, precision)
-    return DatasetFeatures(spec, parts[0], parts[1], encode, simulated=False)
+    return DatasetFeatures(spec, parts["train"], parts["test"], encode, simulated=False, val=parts.get("val"))
 
 
 def _encode_text_real(backbone: str, device: str, precision: str, texts: Sequence[str]) -> torch.Tensor:

@@ -77,7 +77,7 @@ def test_cached_features_equal_a_direct_encoding_of_the_items(model, data_root):
 
 def test_classification_entries_hold_images_only(model, data_root):
     report = ensure_features("dtd", model["tiny"], data_root)
-    assert report.extracted == ["train", "test"]
+    assert report.extracted == ["train", "test", "val"]  # CoOp's val split is extracted with the others
     for entry in _entries(data_root / ".flexcoder_cache"):
         assert sorted(p.name for p in entry.iterdir()) == ["image.npy", MANIFEST]
 
@@ -213,6 +213,10 @@ def test_real_protocols_use_cached_features_and_the_data_roots_class_names(model
     assert task.class_names == items.classes == ("banded", "blotchy", "braided", "bubbly", "bumpy")
     assert not task.simulated and task.spec.num_classes == 5
     assert task.support.image.shape == (5, TINY_CLIP_EMBED_DIM) and len(task.test) == len(items.test)
+    # Validation is CoOp's own val split (one image per class here), encoded into the cache like train and test.
+    val = split_features(items, "val", model["tiny"], cache_dir=data_root / "fc")
+    assert len(task.val) == len(items.val) == 5 and torch.equal(task.val.image, val.image)
+    assert torch.equal(task.val.labels, torch.from_numpy(items.val.labels))
     prompts = task.encode_text(["a photo of banded texture"])
     assert torch.allclose(prompts, load_backbone(model["tiny"]).encode_text(["a photo of banded texture"]))
 

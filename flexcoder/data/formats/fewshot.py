@@ -3,8 +3,8 @@
 - CoOp split JSON (Zhou et al., CoOp, IJCV 2022; reused by Tip-Adapter, CoOp-derived repos and CODER):
   `{"train": [[image path, label, class name], ...], "val": [...], "test": [...]}`, image paths relative to the
   image folder. Read from `split.json`, or from CoOp's own file name `split_zhou_<Dataset>.json`; images from
-  `images/`. Classes are ordered by label. Train and test are CoOp's; CoOp's val is not read (our choice: the
-  shots are drawn from train as in CoOp, and our validation set is the train items not drawn as shots).
+  `images/`. Classes are ordered by label. Train, val and test are CoOp's: the shots are drawn from train, every
+  search validates on val (as the official few-shot scripts do), and a file without a val list has none.
 - Folder trees (ImageNet after the usual valprep, places365_standard): `train/<class>/<image>` and
   `val/<class>/<image>` (or `test/<class>/<image>`, preferred when present); classes are the sorted folder names.
 
@@ -34,7 +34,7 @@ train/<class>/<image>          e.g. train/n01440764/n01440764_10026.JPEG
 val/<class>/<image>            the test split (test/<class>/<image> is used instead when present)
 classnames.txt                 optional: "<class folder> <readable name>" per line, e.g. "n01440764 tench"
 """
-_COOP_SPLITS = ("train", "test")
+_COOP_SPLITS = ("train", "test")  # required; "val" is read when the file has a non-empty one
 
 
 def read_coop_split(spec: DatasetSpec, data_root: Path) -> DatasetItems:
@@ -47,9 +47,12 @@ def read_coop_split(spec: DatasetSpec, data_root: Path) -> DatasetItems:
         raise ds.malformed(split_file, f"not valid JSON ({e})") from None
     if not isinstance(split, dict) or any(not isinstance(split.get(s), list) for s in _COOP_SPLITS):
         raise ds.malformed(split_file, f"expected an object with lists {', '.join(_COOP_SPLITS)}")
+    if split.get("val") is not None and not isinstance(split["val"], list):
+        raise ds.malformed(split_file, f"'val' must be a list like train and test, got {type(split['val']).__name__}")
+    parts = (*_COOP_SPLITS, "val") if split.get("val") else _COOP_SPLITS
     names: dict[int, str] = {}
     entries: dict[str, list[tuple[str, int]]] = {}
-    for part in _COOP_SPLITS:
+    for part in parts:
         entries[part] = []
         for k, entry in enumerate(split[part]):
             if not (
@@ -74,13 +77,13 @@ def read_coop_split(spec: DatasetSpec, data_root: Path) -> DatasetItems:
         raise ds.malformed(split_file, f"labels must be 0..C-1 with a class name each; missing labels {gaps[:10]}")
     keys = tuple(names[i] for i in range(len(names)))
     classes = class_names(ds, keys, default=keys)
-    splits = []
-    for part in _COOP_SPLITS:
+    splits = {}
+    for part in parts:
         images = [str(ds.root / "images" / path) for path, _ in entries[part]]
         ds.check_images(images, split_file)
         labels = one_hot([label for _, label in entries[part]], len(classes))
-        splits.append(ds.split(images, None, labels, split_file, part))
-    return DatasetItems(name, classes, splits[0], splits[1], root=str(ds.root))
+        splits[part] = ds.split(images, None, labels, split_file, part)
+    return DatasetItems(name, classes, splits["train"], splits["test"], root=str(ds.root), val=splits.get("val"))
 
 
 def read_folder_tree(spec: DatasetSpec, data_root: Path) -> DatasetItems:

@@ -115,3 +115,50 @@ def test_the_trial_searches_inside_the_datasets_range():
 def test_a_search_end_below_its_start_is_refused(key):
     with pytest.raises(ValueError, match=key.split(".")[1]):
         TrialConfig.from_flat({"method": "coder", "dataset": "eurosat", key: 0.05})
+
+
+# The CLIP classifier's templates of CODER's few-shot scripts, read off YCaigogogo/CVPR24-CODER @ 89a64002:
+# datasets/few_shot_dataset/<dataset>.py (`template`, ImageNet's `imagenet_templates`). CUB-200 and Places365 have none.
+CLIP_TEMPLATES_OFFICIAL = {
+    "imagenet": (
+        "itap of a {}.",
+        "a bad photo of the {}.",
+        "a origami {}.",
+        "a photo of the large {}.",
+        "a {} in a video game.",
+        "art of the {}.",
+        "a photo of the small {}.",
+    ),
+    "caltech101": ("a photo of a {}.",),
+    "dtd": ("{} texture.",),
+    "eurosat": ("a centered satellite photo of {}.",),
+    "food101": ("a photo of {}, a type of food.",),
+    "oxford_pets": ("a photo of a {}, a type of pet.",),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CODER_OFFICIAL))
+def test_every_shipped_clip_template_list_equals_the_official_few_shot_script(name):
+    setting = get_dataset(name).coder
+    assert setting.clip_templates == CLIP_TEMPLATES_OFFICIAL.get(name, ())
+    if setting.clip_templates:
+        assert f"datasets/few_shot_dataset/{name}.py @ 89a64002" in setting.clip_templates_source
+
+
+def test_clip_templates_are_the_datasets_own_on_a_real_backbone_and_generic_on_the_embedded_world():
+    from flexcoder.coder.method import clip_templates
+    from flexcoder.prompts import CLIP_TEMPLATES
+
+    real = {"method": "coder", "dataset": "dtd", "backbone": "ViT-B-32/openai", "coder.variant": "clip_prompt"}
+    cfg = resolve(TrialConfig.from_flat(real))
+    assert cfg.coder.clip_templates == "official" and clip_templates(cfg) == ("{} texture.",)
+    assert dataset_settings(TrialConfig.from_flat(real)) == {"clip_templates": "official"}
+    embedded = resolve(TrialConfig.from_flat({**real, "backbone": "simulated"}))
+    assert embedded.coder.clip_templates == "generic" and clip_templates(embedded) == CLIP_TEMPLATES
+    chosen = resolve(TrialConfig.from_flat({**real, "coder.clip_templates": "generic"}))
+    assert clip_templates(chosen) == CLIP_TEMPLATES  # a space's value wins
+    cub = resolve(TrialConfig.from_flat({**real, "dataset": "cub200"}))
+    assert cub.coder.clip_templates == "generic"  # no official list: the generic ensemble
+    forced = {**real, "dataset": "cub200", "coder.clip_templates": "official"}
+    with pytest.raises(ValueError, match="cub200.*no official CLIP templates"):
+        clip_templates(resolve(TrialConfig.from_flat(forced)))

@@ -138,8 +138,22 @@ def test_nuswide_reads_split_lists_without_the_windows_prefix(fresh, tiny_root):
 def test_coop_split_orders_classes_by_label(name, tiny_root):
     items = read_items(name, tiny_root)
     assert items.classes == tuple(readable for _, readable in COOP_SPLIT_CLASSES[name])
-    assert len(items.train) == TRAIN * len(items.classes) and len(items.test) == TEST * len(items.classes)  # val unread
+    assert len(items.train) == TRAIN * len(items.classes) and len(items.test) == TEST * len(items.classes)
     assert np.bincount(items.test.labels.argmax(1)).tolist() == [TEST] * len(items.classes)
+    # CoOp's own val split (one image per class in the tiny copy), kept apart from train and test
+    assert items.splits == ("train", "test", "val") and len(items.val) == len(items.classes)
+    assert set(items.val.image_paths).isdisjoint(items.train.image_paths + items.test.image_paths)
+
+
+def test_coop_split_without_a_val_list_has_no_val_split(fresh):
+    root = fresh("dtd")
+    split = json.loads((root / "split.json").read_text())
+    del split["val"]
+    (root / "split.json").write_text(json.dumps(split))
+    items = read_items("dtd", root.parent)
+    assert items.val is None and items.splits == ("train", "test")
+    with pytest.raises(KeyError, match="no split 'val'"):
+        items.split("val")
 
 
 def test_coop_split_reads_split_zhou_file_and_classnames_txt_in_label_order(fresh):
