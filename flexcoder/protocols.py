@@ -17,7 +17,7 @@ from flexcoder.config import TrialConfig
 from flexcoder.data.feature_sets import FeatureSet, TextEncoder
 from flexcoder.data.noise import flip_labels, swap_texts
 from flexcoder.data.spec import DatasetSpec, class_halves
-from flexcoder.features.dataset_features import load_features
+from flexcoder.features.dataset_features import augmented_train_features, load_features
 
 VAL_CAP = 1000  # our choice: enough queries for a stable validation mAP / accuracy, cheap on 2 cores
 
@@ -138,19 +138,28 @@ def classification_task(
     seed: int,
     data_root: str | None = None,
     label_noise: float = 0.0,
+    support_passes: int = 0,
     **features: str | None,
 ) -> ClassificationTask:
     """CODER's protocol: `shots` support images per class from the train split, test on the whole test split.
     Validation (every search's): up to VAL_CAP images of the dataset's own val split where it has one (CoOp's),
     else of the train images not drawn as shots. The class names are the data root's for real few-shot datasets
     (`load_features`). `label_noise`: the fraction of support images with a wrong class (`flexcoder.data.noise`).
-    `features`: the precision / feature_cache / device keywords of `load_features`."""
+    `support_passes` > 0: each support image's features are the mean of that many random-crop passes (real images
+    only; `flexcoder.features.augmentation`). `features`: the precision / feature_cache / device keywords of
+    `load_features`."""
     data = load_features(dataset, backbone, data_root, **features)
     spec = data.spec
     if spec.multilabel:
         raise ValueError(f"dataset {dataset!r} is multi-label; classification needs single-label data")
     support_idx = sample_shots(data.train.labels, range(spec.num_classes), shots, seed)
     image_only = FeatureSet(data.train.image, None, data.train.labels)
+    support = image_only.subset(support_idx)
+    if support_passes > 0 and not data.simulated and len(support_idx) > 0:
+        image = augmented_train_features(
+            dataset, backbone, data_root, support_idx.tolist(), support_passes, seed, **features
+        )
+        support = FeatureSet(image, None, support.labels)
     if data.val is not None:
         val = FeatureSet(data.val.image, None, data.val.labels).subset(_draw(len(data.val), seed))
     else:
@@ -159,7 +168,7 @@ def classification_task(
     return ClassificationTask(
         spec=spec,
         class_names=spec.classes,
-        support=flip_labels(image_only.subset(support_idx), label_noise, range(spec.num_classes), seed),
+        support=flip_labels(support, label_noise, range(spec.num_classes), seed),
         val=val,
         test=FeatureSet(data.test.image, None, data.test.labels),
         encode_text=data.encode_text,
@@ -173,4 +182,6 @@ def build_task(cfg: TrialConfig, task: Literal["retrieval", "classification"]) -
     args = (cfg.dataset, cfg.backbone, cfg.shots, cfg.seed, cfg.data_root)
     if task == "retrieval":
         return retrieval_task(*args, label_noise=cfg.noise.label, text_noise=cfg.noise.text, **features)
-    return classification_task(*args, label_noise=cfg.noise.label, **features)
+    adapts = cfg.shots > 0 and cfg.coder.variant != "clip_prompt"  # the cache models: Tip-Adapter, CODER-Adapter
+    passes = (cfg.coder.augment_epoch or 0) if adapts else 0
+    return classification_task(*args, label_noise=cfg.noise.label, support_passes=passes, **features)

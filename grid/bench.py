@@ -258,9 +258,18 @@ def _feature_cache_missing() -> str:
     return "n/a (give --data-root DIR --feature-dataset NAME --feature-backbone MODEL/PRETRAINED)"
 
 
-def bench_feature_cache(dataset: str, backbone: str, data_root: str, cache_dir: Path) -> dict[str, float]:
-    """`ensure_features` twice into a fresh cache: splits extracted and seconds extracting, first run vs rerun."""
-    from flexcoder.features.cache import ensure_features
+def bench_feature_cache(
+    dataset: str, backbone: str, data_root: str, cache_dir: Path, passes: int = 10
+) -> dict[str, float]:
+    """`ensure_features` twice into a fresh cache: splits extracted and seconds extracting, first run vs rerun. Then
+    the augmented support features of one train image per class, `passes` random-crop passes each, twice: images
+    encoded and images/s on the first run, and what the rerun encodes (nothing)."""
+    import torch as _torch
+
+    from flexcoder.data.reading import read_items
+    from flexcoder.features.augmentation import augmented_features
+    from flexcoder.features.cache import FeatureReport, ensure_features
+    from flexcoder.protocols import sample_shots
 
     out = {}
     for run in ("first", "rerun"):
@@ -270,6 +279,18 @@ def bench_feature_cache(dataset: str, backbone: str, data_root: str, cache_dir: 
         out[f"features_{run}_extracted_splits"] = float(len(report.extracted))
         out[f"features_{run}_images_encoded"] = float(report.images)
         out[f"features_{run}_extraction_s"] = report.seconds
+    items = read_items(dataset, data_root)
+    support = sample_shots(_torch.from_numpy(items.train.labels), range(len(items.classes)), 1, 0).tolist()
+    for run in ("first", "rerun"):
+        report = FeatureReport(dataset, backbone)
+        start = time.perf_counter()
+        augmented_features(
+            items, "train", support, backbone, passes, 0, cache_dir=cache_dir, device="cpu", report=report
+        )
+        out[f"support_x{passes}_{run}_s"] = time.perf_counter() - start
+        out[f"support_x{passes}_{run}_images_encoded"] = float(report.images)
+        if report.images:
+            out[f"support_x{passes}_{run}_images_per_s"] = report.images_per_second
     return out
 
 

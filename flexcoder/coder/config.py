@@ -59,6 +59,10 @@ class CoderConfig:
             ImageNet's 7-template ensemble, "{} texture." for DTD, ...; `DatasetSpec.coder`) or "generic"
             (`flexcoder.prompts.CLIP_TEMPLATES`). None (the default) takes "official" for a real backbone on a
             dataset that has them, else "generic" (the embedded world was fit with the generic ensemble).
+        augment_epoch: random-crop passes averaged into each support image's features for the few-shot caches
+            (Tip-Adapter's and the CODER-Adapter's `augment_epoch`; `flexcoder.features.augmentation`); 0 = one plain
+            pass. None (the default) takes the official config of the variant on the dataset (Tip-Adapter 10; CODER
+            20, Oxford Pets 10, ImageNet 1), else 10; on the embedded world, which has no images, 0.
         textgen: the text generator backend (`flexcoder.textgen.TextgenConfig`).
     """
 
@@ -77,10 +81,13 @@ class CoderConfig:
     tip_alpha_max: float | None = None
     tip_beta_max: float | None = None
     clip_templates: Literal["official", "generic"] | None = None
+    augment_epoch: int | None = None
     textgen: TextgenConfig = field(default_factory=TextgenConfig)
 
     def validate(self) -> None:
         parse_text_set(self.text_set)
+        if self.augment_epoch is not None and self.augment_epoch < 0:
+            raise ValueError("augment_epoch: must be >= 0 (0 = one plain pass, no augmentation)")
         if self.max_texts_per_type < 0:
             raise ValueError("max_texts_per_type: must be >= 0 (0 = keep all)")
         if self.rerank_k < 2:

@@ -24,14 +24,20 @@ FALLBACK = {
     "tip_alpha_max": TIP_ADAPTER_SEARCH["alpha_range"][1],
     "tip_beta_max": TIP_ADAPTER_SEARCH["beta_range"][1],
     "clip_templates": "generic",
+    "augment_epoch": 10,  # Tip-Adapter's value in every config it ships
 }
 
 
-def official_settings(dataset: str, backbone: str = "") -> dict[str, tuple[float | str, str]]:
+def official_settings(dataset: str, backbone: str = "", variant: str = "coder") -> dict[str, tuple[float | str, str]]:
     """{coder field: (value, source)} the dataset's registration sets. Its official CLIP templates apply to real
-    backbones only: the embedded world (backbone "simulated") was fit with the generic ensemble."""
+    backbones only: the embedded world (backbone "simulated") was fit with the generic ensemble. `variant` picks
+    whose augment_epoch: Tip-Adapter's or the CODER-Adapter's."""
     spec = get_dataset(dataset)
     out: dict[str, tuple[float | str, str]] = {}
+    if variant == "tip_adapter" and spec.tip_adapter is not None:
+        out["augment_epoch"] = (spec.tip_adapter.augment_epoch, spec.tip_adapter.source)
+    elif variant != "tip_adapter" and spec.coder is not None and spec.coder.augment_epoch is not None:
+        out["augment_epoch"] = (spec.coder.augment_epoch, spec.coder.adapter_source)
     if spec.coder is not None:
         out["rerank_threshold"] = (spec.coder.rerank_threshold, spec.coder.rerank_source)
         if spec.coder.adapter_alpha is not None:
@@ -53,7 +59,9 @@ def official_settings(dataset: str, backbone: str = "") -> dict[str, tuple[float
 
 def resolve(cfg: TrialConfig) -> TrialConfig:
     """`cfg` with every per-dataset field of its CODER section that the space left unset (None) filled in."""
-    official = official_settings(cfg.dataset, cfg.backbone)
+    official = official_settings(cfg.dataset, cfg.backbone, cfg.coder.variant)
+    if cfg.backbone == SIMULATED:
+        official["augment_epoch"] = (0, "ours: the embedded world has no images to crop")
     unset = {k: official.get(k, (FALLBACK[k], ""))[0] for k in FALLBACK if getattr(cfg.coder, k) is None}
     return dataclasses.replace(cfg, coder=dataclasses.replace(cfg.coder, **unset)) if unset else cfg
 
@@ -64,14 +72,16 @@ def dataset_settings(cfg: TrialConfig) -> dict[str, float | str]:
     when it has CLIP logits)."""
     cc = cfg.coder
     if cc.variant == "tip_adapter" and cfg.shots > 0:
-        used = ("tip_init_alpha", "tip_init_beta", "tip_alpha_max", "tip_beta_max", "clip_templates")
+        used = ("tip_init_alpha", "tip_init_beta", "tip_alpha_max", "tip_beta_max", "clip_templates", "augment_epoch")
     elif cc.variant == "coder" and cfg.shots > 0:
-        used = ("adapter_alpha", "adapter_beta", "clip_templates")
+        used = ("adapter_alpha", "adapter_beta", "clip_templates", "augment_epoch")
     elif cc.variant == "coder" and cc.rerank:
         used = ("rerank_threshold",)
     elif cc.variant in ("clip_prompt", "tip_adapter"):
         used = ("clip_templates",)
     else:
         used = ()
-    official = official_settings(cfg.dataset, cfg.backbone)
+    official = official_settings(cfg.dataset, cfg.backbone, cc.variant)
+    if cfg.backbone == SIMULATED:
+        official.pop("augment_epoch", None)
     return {k: official[k][0] for k in used if k in official and getattr(cc, k) is None}

@@ -8,6 +8,7 @@ between the two, so neither knows the other's internals (a leaf: numpy only).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,11 +70,16 @@ class DatasetItems:
             raise KeyError(f"dataset {self.name!r} has no split {name!r}; it has: {', '.join(self.splits)}")
         return {"train": self.train, "test": self.test, "val": self.val}[name]
 
-    def fingerprint(self, split: str) -> str:
-        """sha256 over what defines a split's features: class names, image paths relative to `root`, file sizes,
-        texts and labels. Moving the data root keeps the fingerprint; editing a list file or an image's size
-        changes it (our choice: sizes, not content hashes, so fingerprinting 60k images costs stat calls only)."""
+    def fingerprint(self, split: str, indices: Sequence[int] | None = None) -> str:
+        """sha256 over what defines a split's features (of the items at `indices` only, when given): class names,
+        image paths relative to `root`, file sizes, texts and labels. Moving the data root keeps the fingerprint;
+        editing a list file or an image's size changes it (our choice: sizes, not content hashes, so fingerprinting
+        60k images costs stat calls only)."""
         s = self.split(split)
+        if indices is not None:
+            picked = [int(i) for i in indices]
+            texts = None if s.texts is None else tuple(s.texts[i] for i in picked)
+            s = ItemSplit(tuple(s.image_paths[i] for i in picked), texts, s.labels[picked])
         h = hashlib.sha256()
         h.update("\x1f".join(self.classes).encode())
         for i, path in enumerate(s.image_paths):

@@ -189,7 +189,7 @@ register_dataset(
         reader=fewshot.read_folder_tree,
         layout=fewshot.FOLDER_LAYOUT,
         provenance=_ZERO_SHOT,
-        tip_adapter=TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("imagenet")),
+        tip_adapter=TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("imagenet"), augment_epoch=10),
         coder=CoderSetting(
             0.1,
             _RERANK,
@@ -198,6 +198,7 @@ register_dataset(
             _CODER_REPO.format("configs/imagenet.yaml"),
             _IMAGENET_TEMPLATES,
             _CODER_TEMPLATES.format("imagenet"),
+            augment_epoch=1,
         ),
     )
 )
@@ -211,7 +212,7 @@ register_dataset(
         reader=fewshot.read_coop_split,
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
-        tip_adapter=TipAdapterSetting(3.0, 1.0, 12.0, 5.0, _TIP_FORK.format("caltech101")),
+        tip_adapter=TipAdapterSetting(3.0, 1.0, 12.0, 5.0, _TIP_FORK.format("caltech101"), augment_epoch=10),
         coder=CoderSetting(
             0.3,
             _RERANK,
@@ -220,6 +221,7 @@ register_dataset(
             _CODER_REPO.format("configs/caltech-101.yaml"),
             ("a photo of a {}.",),
             _CODER_TEMPLATES.format("caltech101"),
+            augment_epoch=20,
         ),
     )
 )
@@ -233,7 +235,7 @@ register_dataset(
         reader=fewshot.read_coop_split,
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
-        tip_adapter=TipAdapterSetting(2.0, 1.0, 13.0, 13.0, _TIP.format("dtd")),
+        tip_adapter=TipAdapterSetting(2.0, 1.0, 13.0, 13.0, _TIP.format("dtd"), augment_epoch=10),
         coder=CoderSetting(
             0.6,
             _RERANK,
@@ -242,6 +244,7 @@ register_dataset(
             _CODER_REPO.format("configs/dtd.yaml"),
             ("{} texture.",),
             _CODER_TEMPLATES.format("dtd"),
+            augment_epoch=20,
         ),
     )
 )
@@ -255,7 +258,7 @@ register_dataset(
         reader=fewshot.read_coop_split,
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
-        tip_adapter=TipAdapterSetting(2.0, 1.0, 12.0, 10.0, _TIP.format("eurosat")),
+        tip_adapter=TipAdapterSetting(2.0, 1.0, 12.0, 10.0, _TIP.format("eurosat"), augment_epoch=10),
         coder=CoderSetting(
             0.3,
             _RERANK,
@@ -264,6 +267,7 @@ register_dataset(
             _CODER_REPO.format("configs/eurosat.yaml"),
             ("a centered satellite photo of {}.",),
             _CODER_TEMPLATES.format("eurosat"),
+            augment_epoch=20,
         ),
     )
 )
@@ -285,6 +289,7 @@ register_dataset(
             _CODER_REPO.format("configs/food101.yaml"),
             ("a photo of {}, a type of food.",),
             _CODER_TEMPLATES.format("food101"),
+            augment_epoch=20,
         ),
     )
 )
@@ -298,7 +303,7 @@ register_dataset(
         reader=fewshot.read_coop_split,
         layout=fewshot.COOP_LAYOUT,
         provenance=_ZERO_SHOT,
-        tip_adapter=TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("oxford_pets")),
+        tip_adapter=TipAdapterSetting(1.17, 1.0, 7.0, 3.0, _TIP.format("oxford_pets"), augment_epoch=10),
         coder=CoderSetting(
             0.1,
             _RERANK,
@@ -307,6 +312,7 @@ register_dataset(
             _CODER_REPO.format("configs/oxford-pet.yaml"),
             ("a photo of a {}, a type of pet.",),
             _CODER_TEMPLATES.format("oxford_pets"),
+            augment_epoch=10,
         ),
     )
 )

@@ -21,21 +21,22 @@ Task = Literal["retrieval", "classification"]
 class TipAdapterSetting:
     """Tip-Adapter's hyper-parameters for one dataset, as its official config file sets them: the initial
     (alpha, beta), and the validation search over 200 betas in [0.1, beta_max) x 20 alphas in [0.1, alpha_max)
-    (the config's `search_scale: [beta_max, alpha_max]`, `search_step: [200, 20]`). `source`: repository, file,
-    commit."""
+    (the config's `search_scale: [beta_max, alpha_max]`, `search_step: [200, 20]`), and `augment_epoch`: the
+    random-crop passes averaged into each support image's cache key. `source`: repository, file, commit."""
 
     init_alpha: float
     init_beta: float
     beta_max: float
     alpha_max: float
     source: str
+    augment_epoch: int = 0
 
 
 @dataclass(frozen=True)
 class CoderSetting:
     """CODER's values for one dataset in its official code: the one-to-one rerank threshold (`utils.get_thres`),
     the CODER-Adapter's initial alpha/beta (`configs/<dataset>.yaml`; None where the authors ran no few-shot
-    experiment) and the CLIP classifier's prompt templates of its few-shot scripts
+    experiment, with its `augment_epoch`) and the CLIP classifier's prompt templates of its few-shot scripts
     (`datasets/few_shot_dataset/<dataset>.py`; empty where it has none). Each `*_source`: repository, file, commit."""
 
     rerank_threshold: float
@@ -45,6 +46,7 @@ class CoderSetting:
     adapter_source: str = ""
     clip_templates: tuple[str, ...] = ()
     clip_templates_source: str = ""
+    augment_epoch: int | None = None  # the CODER-Adapter's support passes (`configs/<dataset>.yaml`, adapter_source)
 
 
 @dataclass(frozen=True)

@@ -67,12 +67,14 @@ class Backbone:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=_AUTOCAST[self.precision])
 
-    def encode_image_batch(self, pixels: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] preprocessed pixels -> [B, D] float32 L2-normalised features on the CPU."""
+    def encode_image_batch(self, pixels: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """[B, 3, H, W] preprocessed pixels -> [B, D] float32 features on the CPU, L2-normalised unless not
+        `normalize` (the augmented support passes average raw features, as the official caches do)."""
         with torch.inference_mode(), self._autocast():
             feats = self.model.encode_image(pixels.to(self.device, non_blocking=True))
         self.calls["images"] += pixels.shape[0]
-        return torch.nn.functional.normalize(feats.float(), dim=-1).cpu()
+        feats = feats.float()
+        return (torch.nn.functional.normalize(feats, dim=-1) if normalize else feats).cpu()
 
     def encode_text(self, texts: Sequence[str], batch_size: int = 256, desc: str | None = None) -> torch.Tensor:
         """Texts -> [N, D] float32 L2-normalised features on the CPU; texts longer than the model's context are
@@ -107,11 +109,18 @@ class Backbone:
             return int(self.model.encode_text(self.tokenizer(["a"]).to(self.device)).shape[-1])
 
     def encode_image_files(
-        self, paths: Sequence[str], batch_size: int = 64, num_workers: int | None = None, desc: str = "images"
+        self,
+        paths: Sequence[str],
+        batch_size: int = 64,
+        num_workers: int | None = None,
+        desc: str = "images",
+        transform: Any = None,
+        normalize: bool = True,
     ) -> torch.Tensor:
         """Decode (PIL, RGB), preprocess and encode image files in batches, with a progress display.
 
         num_workers: DataLoader decode processes; None picks `default_loader_workers(device)`.
+        transform: PIL image -> pixels; None is the model's own preprocessing. normalize: see `encode_image_batch`.
         Raises BackboneError naming the first file that cannot be read.
         """
         from torch.utils.data import DataLoader
@@ -119,7 +128,7 @@ class Backbone:
         paths = list(paths)
         workers = default_loader_workers(self.device) if num_workers is None else num_workers
         loader = DataLoader(
-            _ImageFiles(paths, self.preprocess),
+            _ImageFiles(paths, self.preprocess if transform is None else transform),
             batch_size=batch_size,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
@@ -129,7 +138,7 @@ class Backbone:
         progress = make_progress(len(paths), desc)
         try:
             for pixels in loader:
-                out.append(self.encode_image_batch(pixels))
+                out.append(self.encode_image_batch(pixels, normalize))
                 progress.update(pixels.shape[0])
         except BackboneError as e:  # from a DataLoader worker, the message carries the worker's traceback too
             message = str(e)

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,38 +247,54 @@ def split_features(
     spec = as_spec(backbone)
     key, inputs = feature_key(items, split, spec, precision)
     cache = FeatureCache(cache_dir)
-    entry = cache.entry(items.name, split, key)
     part = items.split(split)
-    with_text = part.texts is not None
-    found, problem = _try_read(cache, entry, key, part, with_text)
+
+    def build() -> SplitFeatures:
+        return _extract(items, split, part, spec, precision, device, num_workers, cache, entry, key, inputs, report)
+
+    entry = cache.entry(items.name, split, key)
+    return cached_entry(cache, entry, key, len(part), part.texts is not None, build, report, split)
+
+
+def cached_entry(
+    cache: FeatureCache,
+    entry: Path,
+    key: str,
+    n_items: int,
+    with_text: bool,
+    build: Callable[[], SplitFeatures],
+    report: FeatureReport | None = None,
+    label: str = "",
+) -> SplitFeatures:
+    """The verified entry, else `build()` under the entry's lock (which writes it); a corrupt entry is rebuilt with
+    a FeatureCacheWarning. `report` records `label` as a hit or an extraction."""
+    found, problem = _try_read(cache, entry, key, n_items, with_text)
     if found is None:
         with cache.lock(entry):
-            found, problem = _try_read(cache, entry, key, part, with_text)  # built by another process meanwhile?
+            found, problem = _try_read(cache, entry, key, n_items, with_text)  # built by another process meanwhile?
             if found is None:
                 if problem is not None:
                     warnings.warn(
                         f"feature cache entry {entry} is corrupt ({problem}); rebuilding it",
                         FeatureCacheWarning,
-                        stacklevel=2,
+                        stacklevel=3,
                     )
-                found = _extract(
-                    items, split, part, spec, precision, device, num_workers, cache, entry, key, inputs, report
-                )
+                found = build()
                 if report is not None:
-                    report.extracted.append(split)
+                    report.extracted.append(label)
                     if problem is not None:
-                        report.rebuilt.append(split)
+                        report.rebuilt.append(label)
                 return found
     if report is not None:
-        report.hit.append(split)
+        report.hit.append(label)
     return found
 
 
 def _try_read(
-    cache: FeatureCache, entry: Path, key: str, part: ItemSplit, with_text: bool
+    cache: FeatureCache, entry: Path, key: str, n_items: int, with_text: bool
 ) -> tuple[SplitFeatures | None, str | None]:
     try:
-        return cache.read(entry, key, len(part), with_text), None
+        return cache.read(entry, key, n_items, with_text), None
     except CorruptEntry as e:
         return None, str(e)
 

@@ -14,10 +14,12 @@ import numpy as np
 import torch
 
 from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet
+from flexcoder.data.items import DatasetItems
 from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry
 from flexcoder.data.reading import check_data_available, read_items
 from flexcoder.data.registry import get_dataset
 from flexcoder.data.simulated import SimulatedClip
+from flexcoder.features.augmentation import augmented_features
 from flexcoder.features.backbone import load_backbone
 from flexcoder.features.backbone_names import SIMULATED
 from flexcoder.features.cache import cache_dir_for, split_features
@@ -47,12 +49,39 @@ def load_features(
     return _real_features(spec.name, backbone, root, precision, str(cache_dir_for(root, feature_cache)), device)
 
 
+def augmented_train_features(
+    dataset: str,
+    backbone: str,
+    data_root: str,
+    indices: Sequence[int],
+    passes: int,
+    seed: int,
+    *,
+    precision: str = "fp32",
+    feature_cache: str | None = None,
+    device: str = "auto",
+) -> torch.Tensor:
+    """[K, D] features of the train images at `indices`, each averaged over `passes` random-crop passes, from the
+    feature cache (extracted on first use; `flexcoder.features.augmentation`). Real backbones only."""
+    root = str(Path(data_root).expanduser().resolve())
+    items = _items(dataset, root)
+    cache_dir = cache_dir_for(root, feature_cache)
+    return augmented_features(
+        items, "train", indices, backbone, passes, seed, precision=precision, cache_dir=cache_dir, device=device
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _items(name: str, data_root: str) -> DatasetItems:
+    return read_items(name, data_root)
+
+
 @functools.lru_cache(maxsize=4)
 def _real_features(
     name: str, backbone: str, data_root: str, precision: str, cache_dir: str, device: str
 ) -> DatasetFeatures:
     spec = get_dataset(name)
-    items = read_items(name, data_root)
+    items = _items(name, data_root)
     if "retrieval" in spec.tasks:
         # The retrieval protocols split classes into halves by the registry's canonical order, so the data root
         # must hold exactly the registry's classes (their names may be spelled differently on disk).

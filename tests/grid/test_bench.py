@@ -87,7 +87,7 @@ def test_overhead_benchmark_splits_the_grid_wall_into_pieces(ray_local, tmp_path
 @pytest.mark.integration
 def test_cache_rerun_reaches_no_backend_and_extracts_nothing(ray_local, tmp_path):
     """The rerun of the CODER grid adds no text-cache entry; in process the rerun makes no backend call and spends
-    no time generating; the feature cache's rerun extracts no split."""
+    no time generating; the feature cache's rerun extracts no split and encodes no augmented support image."""
     from flexcoder_testing.tiny_clip import save_tiny_local_dir
     from flexcoder_testing.tiny_datasets import write_tiny_dataset
 
@@ -99,6 +99,9 @@ def test_cache_rerun_reaches_no_backend_and_extracts_nothing(ray_local, tmp_path
     assert figures["trials_rerun_backend_calls"] == 0.0 and figures["trials_rerun_generation_s"] == 0.0
     assert figures["features_first_extracted_splits"] == 2.0 and figures["features_rerun_extracted_splits"] == 0.0
     assert figures["features_rerun_extraction_s"] == 0.0
+    # The augmented support of one image per class (10 classes), 10 passes each: 100 images, then none on the rerun.
+    assert figures["support_x10_first_images_encoded"] == 100.0 and figures["support_x10_first_images_per_s"] > 0
+    assert figures["support_x10_rerun_images_encoded"] == 0.0
 
 
 def test_packing_reports_both_ways_of_training_k_settings():

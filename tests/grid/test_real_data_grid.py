@@ -73,14 +73,17 @@ def test_the_first_run_extracts_each_dataset_once_before_the_trials(two_runs):
     backbone = two_runs["backbone"]
     assert f"[grid] features wikipedia x {backbone}: 2 extracted, 0 cached" in out
     assert out.index("[grid] features wikipedia") < out.index("trial 1/")
-    assert sorted(name.rsplit("-", 1)[0] for name in entries) == ["wikipedia-test", "wikipedia-train"]
+    # The two splits by the driver, and the CODER-Adapter's support features over 10 random-crop passes (the
+    # fallback augment_epoch) by its trial.
+    names = sorted(name.rsplit("-", 1)[0] for name in entries)
+    assert names == ["wikipedia-test", "wikipedia-train", "wikipedia-train-support-x10"]
 
 
 def test_the_second_run_hits_the_cache_and_encodes_no_image(two_runs):
     _, out, entries = two_runs["runs"][1]
     backbone = two_runs["backbone"]
     assert f"[grid] features wikipedia x {backbone}: 0 extracted, 2 cached" in out
-    assert entries == two_runs["runs"][0][2]  # the same two entries, none rewritten (by the driver or a trial)
+    assert entries == two_runs["runs"][0][2]  # the same entries, none rewritten (by the driver or a trial)
 
 
 def test_every_trial_finished_on_real_data_with_metrics_in_range(two_runs):
@@ -96,6 +99,8 @@ def test_every_trial_finished_on_real_data_with_metrics_in_range(two_runs):
     for child in children:
         metric = "test/map_avg" if child.data.tags["method"] == "flexclip" else "test/top1"
         assert 0.0 <= child.data.metrics[metric] <= 1.0
+        if child.data.tags["method"] == "coder":  # the few-shot adapter ran with augmentation on
+            assert child.data.params["coder.augment_epoch"] == "10"
     # The same cached features give the same numbers in both runs.
     by_cell: dict[str, set] = {}
     for child in children:

@@ -162,3 +162,29 @@ def test_clip_templates_are_the_datasets_own_on_a_real_backbone_and_generic_on_t
     forced = {**real, "dataset": "cub200", "coder.clip_templates": "official"}
     with pytest.raises(ValueError, match="cub200.*no official CLIP templates"):
         clip_templates(resolve(TrialConfig.from_flat(forced)))
+
+
+# augment_epoch of Tip-Adapter's configs (10 in each) and CODER's configs/<dataset>.yaml; None: no few-shot config.
+CODER_AUGMENT_EPOCH = {"imagenet": 1, "caltech101": 20, "dtd": 20, "eurosat": 20, "food101": 20, "oxford_pets": 10}
+
+
+@pytest.mark.parametrize("name", list_datasets("classification"))
+def test_every_shipped_augment_epoch_equals_the_official_configs(name):
+    spec = get_dataset(name)
+    if spec.tip_adapter is not None:
+        assert spec.tip_adapter.augment_epoch == 10
+    if spec.coder is not None:
+        assert spec.coder.augment_epoch == CODER_AUGMENT_EPOCH.get(name)
+
+
+def test_augment_epoch_is_the_variants_official_value_and_zero_on_the_embedded_world():
+    real = {"method": "coder", "dataset": "oxford_pets", "backbone": "ViT-B-32/openai", "shots": 4}
+    assert resolve(TrialConfig.from_flat(real)).coder.augment_epoch == 10  # CODER's Oxford Pets config
+    imagenet = resolve(TrialConfig.from_flat({**real, "dataset": "imagenet"}))
+    assert imagenet.coder.augment_epoch == 1
+    tip = resolve(TrialConfig.from_flat({**real, "dataset": "imagenet", "coder.variant": "tip_adapter"}))
+    assert tip.coder.augment_epoch == 10  # Tip-Adapter's own config, not CODER's
+    assert dataset_settings(TrialConfig.from_flat({**real, "dataset": "imagenet"}))["augment_epoch"] == 1
+    embedded = TrialConfig.from_flat({**real, "backbone": "simulated"})
+    assert resolve(embedded).coder.augment_epoch == 0 and "augment_epoch" not in dataset_settings(embedded)
+    assert resolve(TrialConfig.from_flat({**real, "dataset": "cub200"})).coder.augment_epoch == 10  # the fallback
