@@ -67,8 +67,10 @@ def build_text_bank(
     cap: int = 0,
     ana_threshold: float = 0.9,
     stats: TextStats | None = None,
+    few_shot: bool = False,
 ) -> tuple[TextBank, TextStats]:
-    """The CODER text bank for `text_types` (subset of name/att/ana/syno) in one batched generator call."""
+    """The CODER text bank for `text_types` (subset of name/att/ana/syno) in one batched generator call; `few_shot`
+    picks the templates of the official few-shot script (`flexcoder.coder.templates`)."""
     stats = stats or TextStats()
     types = tuple(text_types)
     kinds = [k for k in ("att", "ana", "syno") if k in types]
@@ -86,11 +88,11 @@ def build_text_bank(
     for ci, c in enumerate(class_names):
         block: dict[str, list[str]] = {"name": [templates.name_text(c, dataset)]}
         if "att" in types:
-            block["att"] = [templates.att_text(c, x, dataset) for x in items.get((c, "att"), [])]
+            block["att"] = [templates.att_text(c, x, dataset, few_shot) for x in items.get((c, "att"), [])]
         if "ana" in types:
             kept, rejected = filter_analogous(ci, items.get((c, "ana"), []), class_names, encode_text, ana_threshold)
             stats.ana_rejected += rejected
-            block["ana"] = [templates.ana_text(c, x, dataset) for x in kept]
+            block["ana"] = [templates.ana_text(c, x, dataset, few_shot) for x in kept]
         if "syno" in types:
             own = templates.display_name(c).lower()
             synos = [x for x in items.get((c, "syno"), []) if x.lower() != own]

@@ -101,6 +101,7 @@ def _run(cfg: TrialConfig, task: ClassificationTask, ctx: TrialContext) -> tuple
         cc.max_texts_per_type,
         cc.ana_filter_threshold,
         stats,
+        few_shot=cfg.shots > 0,
     )
     text_feats = task.encode_text(list(bank.texts))
     val_coder = coder_features(task.val.image, text_feats)
