@@ -9,7 +9,7 @@ Adding a dataset: a reader in `flexcoder.data.formats` (or an existing one) and 
 from __future__ import annotations
 
 from flexcoder.data.formats import cub, fewshot, nuswide, nuswide10k, pascal_sentence, wikipedia
-from flexcoder.data.spec import ClassHalves, CoderSetting, DatasetSpec, Task, TipAdapterSetting
+from flexcoder.data.spec import ClassHalves, CoderSetting, CoderTemplates, DatasetSpec, Task, TipAdapterSetting
 
 _VOC = (
     "aeroplane",
@@ -164,6 +164,7 @@ _TIP_FORK = (
 _CODER_REPO = "YCaigogogo/CVPR24-CODER {} @ 1501735a2860041b78aa206d3ca01a9f0c294932"
 _RERANK = _CODER_REPO.format("utils.py get_thres")
 _CODER_TEMPLATES = "YCaigogogo/CVPR24-CODER datasets/few_shot_dataset/{}.py @ 89a64002e5a8883478c7e4674073895511747ecc"
+_CODER_TEXT = "YCaigogogo/CVPR24-CODER CODER/template.py @ 89a64002e5a8883478c7e4674073895511747ecc"
 _IMAGENET_TEMPLATES = (
     "itap of a {}.",
     "a bad photo of the {}.",
@@ -245,6 +246,19 @@ register_dataset(
             ("{} texture.",),
             _CODER_TEMPLATES.format("dtd"),
             augment_epoch=20,
+            templates=CoderTemplates(
+                att="The texture of {c} is characterized by its {x} feature.",
+                ana="The texture of {c} bears a likeness to that of {x} .",
+                # The official list lacks a comma after its first entry, which joins two templates; we keep four.
+                ovo=(
+                    "{c1}, a type of texture, exhibits a unique {d} that sets it apart from {c2}.",
+                    "Because of {d}, {c1} is different from {c2}.",
+                    "In handling {d}, {c1} differs distinctly from {c2}.",
+                    "In {d} expression, {c1} deviates from {c2}.",
+                ),
+                zero_shot_only=True,
+                source=_CODER_TEXT,
+            ),
         ),
     )
 )
@@ -268,6 +282,26 @@ register_dataset(
             ("a centered satellite photo of {}.",),
             _CODER_TEMPLATES.format("eurosat"),
             augment_epoch=20,
+            templates=CoderTemplates(
+                name="a photo of {c}, satellite domain.",
+                att="A satellite photo of {c} which has {x}.",
+                ana="A satellite photo of a {c} similar to {x}.",
+                ovo=(
+                    "The unique utilization of {d} in satellite photos makes {c1} different from {c2}.",
+                    "Differences in {d} representation separate {c1} in satellite photos from {c2}.",
+                    "Contrasting {c1} and {c2} in satellite photos reveals notable differences in the representation "
+                    "of {d}.",
+                    "{c1} and {c2} showcase distinct visual features when it comes to {d} in satellite imagery.",
+                    "The comparison of {c1} and {c2} in satellite photos underscores variations in the depiction of "
+                    "{d}.",
+                    "In the context of satellite imagery, differences emerge between {c1} and {c2} in how they "
+                    "capture {d}.",
+                    "Analyzing satellite photos highlights disparities in the portrayal of {d} between {c1} and {c2}.",
+                    "{c1} and {c2} exhibit contrasting visual interpretations when representing {d} in satellite "
+                    "imagery.",
+                ),
+                source=_CODER_TEXT,
+            ),
         ),
     )
 )
@@ -290,6 +324,18 @@ register_dataset(
             ("a photo of {}, a type of food.",),
             _CODER_TEMPLATES.format("food101"),
             augment_epoch=20,
+            templates=CoderTemplates(
+                name="a photo of {c}, a type of food.",
+                att="A food photo of {c} which has {x}.",
+                ana="A food photo of a {c} similar to {x}.",
+                ovo=(
+                    "While both are popular dishes, {c1} is notably different from {c2} in that {d}.",
+                    "While both are popular snacks, {c1} is notably different from {c2} in that {d}.",
+                    "While both are popular dessert, {c1} is notably different from {c2} in that {d}.",
+                    "In terms of food aspects, a food photo of {c1}, which has {d}, differs from {c2}.",
+                ),
+                source=_CODER_TEXT,
+            ),
         ),
     )
 )
@@ -313,6 +359,21 @@ register_dataset(
             ("a photo of a {}, a type of pet.",),
             _CODER_TEMPLATES.format("oxford_pets"),
             augment_epoch=10,
+            templates=CoderTemplates(
+                name="a photo of a {c}, a type of pet.",
+                att="A pet photo of {c} which has {x}.",
+                ana="A pet photo of a {c} similar to {x}.",
+                ovo=(
+                    "A {c1}, a species of pet, can be distinguished from a {c2}, a species of pet, by the "
+                    "characteristics of {d}",
+                    "Because of {d}, a {c1}, a kind of pet, is different from a {c2}, a kind of pet.",
+                    "Due to their {d}, a {c1}, a pet type, displays a different demeanor compared to a {c2}, another "
+                    "pet type.",
+                    "Because of their {d}, a {c1}, a kind of pet, differs significantly from a {c2}, a kind of pet.",
+                ),
+                zero_shot_only=True,
+                source=_CODER_TEXT,
+            ),
         ),
     )
 )
@@ -326,7 +387,26 @@ register_dataset(
         reader=cub.read,
         layout=cub.LAYOUT,
         provenance=_ZERO_SHOT,
-        coder=CoderSetting(0.2, _RERANK),
+        coder=CoderSetting(
+            0.2,
+            _RERANK,
+            templates=CoderTemplates(
+                ovo=(
+                    "{c1}, a type of bird, can be distinguished from {c2} by the characteristics of {d}",
+                    "Because of {d}, {c1}, a type of bird, is different from {c2}.",
+                    "{c1}, a type of bird, exhibits a unique {d} that sets it apart from {c2}.",
+                    "{c1}, a type of bird, uses {d} in a way that differs from {c2}, making it distinctive.",
+                    "The unique expression of {d} is what separates {c1}, a type of bird, from {c2}.",
+                    "In handling {d}, {c1}, a type of bird, differs distinctly from {c2}.",
+                    "{c1}, a type of bird, stands out in {d} compared to {c2}.",
+                    "The way {c1}, a type of bird, approaches {d} distinguishes it from {c2}.",
+                    "In {d} expression, {c1}, a type of bird, deviates from {c2}.",
+                    "Unique {d} utilization makes {c1}, a type of bird, different from {c2}.",
+                    "Differences in {d} usage separate {c1}, a type of bird, from {c2}.",
+                ),
+                source=_CODER_TEXT,
+            ),
+        ),
     )
 )
 register_dataset(
@@ -339,6 +419,17 @@ register_dataset(
         reader=fewshot.read_folder_tree,
         layout=fewshot.FOLDER_LAYOUT,
         provenance=_ZERO_SHOT,
-        coder=CoderSetting(0.1, _RERANK),
+        coder=CoderSetting(
+            0.1,
+            _RERANK,
+            templates=CoderTemplates(
+                ovo=(
+                    "{c1}, a type of places, can be distinguished from {c2}, a type of places, by the "
+                    "characteristics of {d}",
+                    "Because of {d}, {c1}, a type of places, is different from {c2}, a type of places.",
+                ),
+                source=_CODER_TEXT,
+            ),
+        ),
     )
 )

@@ -33,6 +33,21 @@ class TipAdapterSetting:
 
 
 @dataclass(frozen=True)
+class CoderTemplates:
+    """CODER's text templates for one dataset where the official file (`CODER/template.py`) has its own; a field
+    left empty takes the default (`flexcoder.coder.templates`). {c} = class name, {x} = attribute or analogous
+    class, {c1}/{c2}/{d} = two classes and their difference. `zero_shot_only`: the att and ana entries apply to
+    zero-shot runs only (the official task_type check)."""
+
+    name: str = ""
+    att: str = ""
+    ana: str = ""
+    ovo: tuple[str, ...] = ()
+    zero_shot_only: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class CoderSetting:
     """CODER's values for one dataset in its official code: the one-to-one rerank threshold (`utils.get_thres`),
     the CODER-Adapter's initial alpha/beta (`configs/<dataset>.yaml`; None where the authors ran no few-shot
@@ -47,6 +62,7 @@ class CoderSetting:
     clip_templates: tuple[str, ...] = ()
     clip_templates_source: str = ""
     augment_epoch: int | None = None  # the CODER-Adapter's support passes (`configs/<dataset>.yaml`, adapter_source)
+    templates: CoderTemplates | None = None
 
 
 @dataclass(frozen=True)

@@ -31,3 +31,13 @@ def test_one_vs_one_templates_per_dataset():
         templates.ovo_texts("a_b", "c", "d", "places365")[1]
         == "Because of d, a b, a type of places, is different from c, a type of places."
     )
+
+
+def test_dataset_templates_live_in_the_registrations_with_their_source():
+    from flexcoder.data.registry import get_dataset, list_datasets
+
+    own = {n for n in list_datasets() if get_dataset(n).coder and get_dataset(n).coder.templates}
+    assert own == {"eurosat", "food101", "oxford_pets", "dtd", "cub200", "places365"}
+    for name in own:
+        assert "CODER/template.py @ 89a64002" in get_dataset(name).coder.templates.source
+    assert templates.dataset_templates("not_registered") == templates.dataset_templates("imagenet")  # the defaults
