@@ -69,7 +69,7 @@ def test_children_nest_under_their_parent_with_params_tags_metrics_and_config(sm
         per_query = load_per_query(client, child)
         assert per_query and all(name in child.data.metrics for name in per_query)
         for name in per_query:
-            assert metric_of(per_query, name)[0] == pytest.approx(child.data.metrics[name], abs=1e-9)
+            assert metric_of(per_query, name)[0] == pytest.approx(child.data.metrics[name], abs=1e-6)  # float32 APs
 
 
 def test_optuna_cell_searched_distinct_loss_weights(smoke_run):
