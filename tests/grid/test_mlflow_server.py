@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from flexcoder_testing.mlflow_server import BIN
 from flexcoder_testing.mlflow_server import mlflow_server as served
+from grid.bootstrap import PER_QUERY_ARTIFACT, load_per_query
 from grid.local_cluster import free_ports
 from grid.run import main
 
@@ -71,16 +72,19 @@ def test_params_metrics_and_per_epoch_history_arrive_over_http(served_grid):
     assert 0.0 <= coder.data.metrics["test/top1"] <= 1.0
 
 
-def test_trial_configs_are_stored_by_the_server_and_download_over_http(served_grid, tmp_path):
+def test_trial_configs_and_per_query_values_are_stored_by_the_server_and_download_over_http(served_grid, tmp_path):
     _, client, _, runs, server_tmp = served_grid
     for run in (r for r in runs if r.data.tags.get("grid.role") == "trial"):
-        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["trial_config.json"]
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == [PER_QUERY_ARTIFACT, "trial_config.json"]
         local = client.download_artifacts(run.info.run_id, "trial_config.json", str(tmp_path))
         config = json.loads(Path(local).read_text())
         assert config["method"] == run.data.tags["method"] and config["seed"] == 0
         assert config["shots"] == int(run.data.tags["shots"])
-    stored = list((server_tmp / "artifacts").rglob("trial_config.json"))
-    assert len(stored) == 3  # on the server's artifact store, not on the client side
+        per_query = load_per_query(client, run)  # what the report's bootstrap reads, through the server's proxy
+        assert per_query and all(name in run.data.metrics for name in per_query)
+    for name in ("trial_config.json", PER_QUERY_ARTIFACT):
+        stored = list((server_tmp / "artifacts").rglob(name))
+        assert len(stored) == 3  # on the server's artifact store, not on the client side
 
 
 def test_a_server_that_is_down_stops_the_grid_before_anything_is_written(tmp_path, capsys):
