@@ -45,7 +45,11 @@ def test_dry_run_prints_cells_and_trial_count_and_starts_nothing(capsys):
     # per-dataset official settings show beside the cells that use them
     rerank = "coder/dtd/ViT-B-32/openai/shots=0/seed=1/coder.rerank=True/coder.text_set=name+att  [1 trial]"
     assert f"{rerank}  dataset settings: rerank_threshold=0.6\n" in out
-    assert "shots=4/seed=1  [1 trial]  dataset settings: adapter_alpha=2.57, adapter_beta=30.18\n" in out
+    adapter = "coder/dtd/ViT-B-32/openai/shots=4/seed=1  [1 trial]"
+    official = "adapter_alpha=2.57, adapter_beta=30.18, augment_epoch=20, clip_templates=official"
+    assert f"{adapter}  dataset settings: {official}\n" in out
+    tip = "coder/dtd/ViT-B-32/openai/shots=4/seed=1/coder.variant=tip_adapter  [1 trial]"
+    assert f"{tip}  dataset settings: augment_epoch=10, clip_templates=official, tip_alpha_max=13" in out
     assert "warning: a real run would stop here" in out  # no real data here
 
 
