@@ -7,6 +7,7 @@ metrics through `ctx.logger`, and returns its final metrics.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import time
@@ -131,19 +132,14 @@ def run_trial(cfg: TrialConfig, ctx: TrialContext | None = None) -> dict[str, fl
     ctx = ctx or TrialContext()
     cfg = resolve_config(cfg)
     task = build_task(cfg, method_info(cfg.method).task)
-    method = get_method(cfg.method)
-    flops = None
-    if ctx.count_flops:
-        from torch.utils.flop_counter import FlopCounterMode
+    from torch.utils.flop_counter import FlopCounterMode
 
-        with FlopCounterMode(display=False) as counter:
-            out = method(cfg, task, ctx)
-        flops = counter.get_total_flops()
-    else:
-        out = method(cfg, task, ctx)
+    counter = FlopCounterMode(display=False) if ctx.count_flops else contextlib.nullcontext()
+    with counter:
+        out = get_method(cfg.method)(cfg, task, ctx)
     cost = {"cost/trial_s": time.perf_counter() - start, "cost/peak_rss_mib": _peak_rss_mib()}
-    if flops is not None:
-        cost["cost/gflops"] = flops / 1e9
+    if ctx.count_flops:
+        cost["cost/gflops"] = counter.get_total_flops() / 1e9
     if cuda:
         cost["cost/peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return {**out, **cost}
