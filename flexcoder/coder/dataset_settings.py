@@ -29,21 +29,22 @@ FALLBACK = {
 
 
 def official_settings(dataset: str, backbone: str = "", variant: str = "coder") -> dict[str, tuple[float | str, str]]:
-    """{coder field: (value, source)} the dataset's registration sets. Its official CLIP templates apply to real
-    backbones only: the embedded world (backbone "simulated") was fit with the generic ensemble. `variant` picks
-    whose augment_epoch: Tip-Adapter's or the CODER-Adapter's."""
+    """{coder field: (value, source)} the dataset's registration sets. Its official CLIP templates and support
+    augmentation apply to real backbones only: the embedded world (backbone "simulated") was fit with the generic
+    ensemble and has no images to crop. `variant` picks whose augment_epoch: Tip-Adapter's or the CODER-Adapter's."""
     spec = get_dataset(dataset)
     out: dict[str, tuple[float | str, str]] = {}
-    if variant == "tip_adapter" and spec.tip_adapter is not None:
+    real = backbone != SIMULATED
+    if real and variant == "tip_adapter" and spec.tip_adapter is not None:
         out["augment_epoch"] = (spec.tip_adapter.augment_epoch, spec.tip_adapter.source)
-    elif variant != "tip_adapter" and spec.coder is not None and spec.coder.augment_epoch is not None:
+    elif real and variant != "tip_adapter" and spec.coder is not None and spec.coder.augment_epoch is not None:
         out["augment_epoch"] = (spec.coder.augment_epoch, spec.coder.adapter_source)
     if spec.coder is not None:
         out["rerank_threshold"] = (spec.coder.rerank_threshold, spec.coder.rerank_source)
         if spec.coder.adapter_alpha is not None:
             out["adapter_alpha"] = (spec.coder.adapter_alpha, spec.coder.adapter_source)
             out["adapter_beta"] = (spec.coder.adapter_beta, spec.coder.adapter_source)
-        if spec.coder.clip_templates and backbone != SIMULATED:
+        if spec.coder.clip_templates and real:
             out["clip_templates"] = ("official", spec.coder.clip_templates_source)
     if spec.tip_adapter is not None:
         tip = spec.tip_adapter
@@ -60,9 +61,8 @@ def official_settings(dataset: str, backbone: str = "", variant: str = "coder") 
 def resolve(cfg: TrialConfig) -> TrialConfig:
     """`cfg` with every per-dataset field of its CODER section that the space left unset (None) filled in."""
     official = official_settings(cfg.dataset, cfg.backbone, cfg.coder.variant)
-    if cfg.backbone == SIMULATED:
-        official["augment_epoch"] = (0, "ours: the embedded world has no images to crop")
-    unset = {k: official.get(k, (FALLBACK[k], ""))[0] for k in FALLBACK if getattr(cfg.coder, k) is None}
+    fallback = {**FALLBACK, "augment_epoch": 0} if cfg.backbone == SIMULATED else FALLBACK  # no images to crop
+    unset = {k: official[k][0] if k in official else fallback[k] for k in FALLBACK if getattr(cfg.coder, k) is None}
     return dataclasses.replace(cfg, coder=dataclasses.replace(cfg.coder, **unset)) if unset else cfg
 
 
@@ -82,6 +82,4 @@ def dataset_settings(cfg: TrialConfig) -> dict[str, float | str]:
     else:
         used = ()
     official = official_settings(cfg.dataset, cfg.backbone, cc.variant)
-    if cfg.backbone == SIMULATED:
-        official.pop("augment_epoch", None)
     return {k: official[k][0] for k in used if k in official and getattr(cc, k) is None}
