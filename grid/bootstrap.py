@@ -37,19 +37,22 @@ def load_per_query(client: Any, run: Any) -> dict[str, np.ndarray]:
             return {name.replace("__", "/"): data[name] for name in data.files}
 
 
+def _parts(metric: str) -> tuple[str, ...]:
+    """The per-query arrays a test metric is made of: test/map_avg averages the i2t and t2i mAPs."""
+    return ("test/map_i2t", "test/map_t2i") if metric == "test/map_avg" else (metric,)
+
+
 def metric_of(per_query: Mapping[str, np.ndarray], metric: str, rows: np.ndarray | None = None) -> np.ndarray:
     """`metric` from per-query values, for each row of query indices `rows` [B, N] (None: all queries once, [1]).
     test/map_avg is the mean of the i2t and t2i mAPs, whose queries are the same test pairs' images and texts."""
-    parts = ("test/map_i2t", "test/map_t2i") if metric == "test/map_avg" else (metric,)
-    values = [np.asarray(per_query[p], dtype=np.float64) for p in parts]
+    values = [np.asarray(per_query[p], dtype=np.float64) for p in _parts(metric)]
     picked = [v[None, :] if rows is None else v[rows] for v in values]
     with np.errstate(invalid="ignore"):  # a resample of only NaN (no relevant item) queries: NaN, dropped below
         return np.mean([np.nanmean(p, axis=1) for p in picked], axis=0)
 
 
 def has_metric(per_query: Mapping[str, np.ndarray], metric: str) -> bool:
-    parts = ("test/map_i2t", "test/map_t2i") if metric == "test/map_avg" else (metric,)
-    return all(p in per_query for p in parts)
+    return all(p in per_query for p in _parts(metric))
 
 
 def _resamples(n: int, resamples: int, seed: int):
@@ -59,7 +62,7 @@ def _resamples(n: int, resamples: int, seed: int):
 
 
 def _queries(per_query: Mapping[str, np.ndarray], metric: str) -> int:
-    return len(per_query["test/map_i2t" if metric == "test/map_avg" else metric])
+    return len(per_query[_parts(metric)[0]])
 
 
 def bootstrap_interval(
