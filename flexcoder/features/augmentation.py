@@ -9,8 +9,6 @@ seeded with (seed, p) inside a forked RNG, so an entry is reproducible and the c
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +27,7 @@ from flexcoder.features.cache import (
     FeatureReport,
     SplitFeatures,
     cached_entry,
+    content_key,
 )
 
 CROP_SCALE = (0.5, 1.0)
@@ -73,8 +72,7 @@ def augmented_key(
         "precision": check_precision(precision),
         "augmentation": {**TRANSFORM, "passes": passes, "seed": seed},
     }
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest(), inputs
+    return content_key(inputs), inputs
 
 
 def augmented_features(

@@ -77,8 +77,12 @@ def feature_key(items: DatasetItems, split: str, backbone: str | BackboneSpec, p
         "backbone": backbone_identity(backbone),
         "precision": check_precision(precision),
     }
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest(), inputs
+    return content_key(inputs), inputs
+
+
+def content_key(inputs: dict) -> str:
+    """An entry's key: sha256 of its inputs as canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
