@@ -5,12 +5,10 @@ feature cache (extracted on first use). Cached per process, so the trials of one
 from __future__ import annotations
 
 import functools
-import zlib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet
@@ -18,7 +16,6 @@ from flexcoder.data.items import DatasetItems
 from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry
 from flexcoder.data.reading import check_data_available, read_items
 from flexcoder.data.registry import get_dataset
-from flexcoder.data.simulated import SimulatedClip
 from flexcoder.features.augmentation import augmented_features
 from flexcoder.features.backbone import load_backbone
 from flexcoder.features.backbone_names import SIMULATED
@@ -119,35 +116,6 @@ def _simulated_features(name: str) -> DatasetFeatures:
         return replace(
             data, spec=replace(spec, classes=data.spec.classes, n_train=data.spec.n_train, n_test=data.spec.n_test)
         )
-    world = _world()
-    seed = zlib.crc32(name.encode())
-    parts = []
-    for split_id, n in enumerate((spec.n_train, spec.n_test)):
-        rng = np.random.default_rng([seed, split_id])
-        labels = _simulated_labels(n, spec.num_classes, spec.multilabel, rng)
-        has_text = "retrieval" in spec.tasks
-        img, txt = world.sample_pairs(spec.classes, labels, rng, with_text=has_text)
-        parts.append(
-            FeatureSet(torch.from_numpy(img), None if txt is None else torch.from_numpy(txt), torch.from_numpy(labels))
-        )
-    return DatasetFeatures(spec, parts[0], parts[1], world.encode_text, simulated=True)
+    from flexcoder.data.simulated import simulate_retrieval
 
-
-@functools.lru_cache(maxsize=1)
-def _world() -> SimulatedClip:
-    return SimulatedClip()
-
-
-def _simulated_labels(n: int, num_classes: int, multilabel: bool, rng: np.random.Generator) -> np.ndarray:
-    """Balanced primary labels in shuffled order; multi-label items get 1-2 extra classes (our choice: 35% of items
-    carry two labels and 15% three, roughly NUS-WIDE's share of multi-concept pairs among its 10 largest concepts)."""
-    primary = rng.permutation(np.arange(n) % num_classes)
-    labels = np.zeros((n, num_classes), dtype=bool)
-    labels[np.arange(n), primary] = True
-    if multilabel:
-        extra = rng.choice([0, 1, 2], size=n, p=[0.5, 0.35, 0.15])
-        keys = rng.random((n, num_classes))
-        keys[np.arange(n), primary] = 2.0  # never re-draw the primary label
-        rank = np.argsort(np.argsort(keys, axis=1), axis=1)  # rank of each class's key within its row
-        labels |= rank < extra[:, None]
-    return labels
+    return simulate_retrieval(spec)
