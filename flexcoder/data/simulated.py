@@ -243,8 +243,8 @@ def simulate_retrieval(spec: DatasetSpec, params: RetrievalWorldParams = Retriev
     target = class_halves(spec)[1] if spec.halves else tuple(range(spec.num_classes))
     mask = np.zeros(spec.num_classes, dtype=bool)
     mask[list(target)] = True
-    probes = []
-    for draw in range(PROBE_DRAWS):
+    probes = []  # label draws of the test split's size; draw 1 shares the test split's stream, so its labels
+    for draw in range(PROBE_DRAWS):  # are the test split's own (its pairs are sampled afresh)
         labels = simulated_labels(spec.n_test, spec.num_classes, spec.multilabel, np.random.default_rng([seed, draw]))
         probes.append(labels[labels.any(1) & ~(labels & ~mask).any(1)][:PROBE_ITEMS])  # wholly in the target half
     world.fit_misalignment(RAW_MAP_TARGET, probes)
