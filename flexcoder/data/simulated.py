@@ -94,6 +94,15 @@ def distinct_picks(
     return picked, np.take_along_axis(keys, picked, axis=1) < 2.0
 
 
+def scene_weights(n: int, pool: int, per_item: int, rng: np.random.Generator) -> np.ndarray:
+    """[n, pool] weights of the shared scene/style directions: `per_item` distinct ones per item, each ~ U(0.3, 1).
+    Both embedded worlds draw an item's nuisance this way."""
+    weights = np.zeros((n, pool))
+    chosen = np.argsort(rng.random((n, pool)), axis=1)[:, :per_item]
+    np.put_along_axis(weights, chosen, rng.uniform(0.3, 1.0, chosen.shape), axis=1)
+    return weights
+
+
 def simulated_labels(n: int, num_classes: int, multilabel: bool, rng: np.random.Generator) -> np.ndarray:
     """[n, num_classes] multi-hot: balanced primary labels in shuffled order; multi-label items get 1-2 extra classes
     (our choice: 35% of items carry two labels and 15% three, roughly NUS-WIDE's share of multi-concept pairs among
@@ -144,12 +153,6 @@ class RetrievalWorld:
         """[N] strings -> [N, 384] L2-normalised: the sentence encoder's embedding plus the text-modality offset."""
         return torch.from_numpy(_unit(encode_sentences(list(texts)) + self.text_offset).astype(np.float32))
 
-    def _nuisance(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        weights = np.zeros((n, self.params.nuisance_pool))
-        chosen = np.argsort(rng.random((n, self.params.nuisance_pool)), axis=1)[:, : self.params.nuisance_per_item]
-        np.put_along_axis(weights, chosen, rng.uniform(0.3, 1.0, chosen.shape), axis=1)
-        return weights
-
     def _ambiguous(self, content: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
         """`content` [N, C] with a `share` of its rows given another class's content too, at `ambiguity` times the
         row's own weight; each row keeps its total weight."""
@@ -187,7 +190,7 @@ class RetrievalWorld:
         img += m * math.sqrt(1 - p.hidden_share) * _unit(rng.standard_normal((n, dim)))
         z = rng.standard_normal((n, p.variation_rank)) / math.sqrt(p.variation_rank)
         img = _unit(img) + p.variation * np.einsum("nr,nrd->nd", z, self.basis[labels.argmax(1)])
-        scene = self._nuisance(n, rng)
+        scene = scene_weights(n, p.nuisance_pool, p.nuisance_per_item, rng)
         img = _unit(img) + p.nuisance * _unit(scene @ self.pool) + rng.standard_normal((n, dim)) * (p.noise / dim**0.5)
         img = _unit(_unit(img) + self.image_offset).astype(np.float32)
         if not with_text:
@@ -202,7 +205,8 @@ class RetrievalWorld:
         np.add.at(attr_txt, (item, own), 0.5 * text_weights[item, cls])
         txt = p.text_identity * (text_weights @ self.identity) + attr_txt @ self.attributes
         txt = _unit(txt) + p.text_topic * _unit(rng.standard_normal((n, dim)))
-        mix = p.pair_nuisance_shared * scene + (1 - p.pair_nuisance_shared) * self._nuisance(n, rng)
+        own_scene = scene_weights(n, p.nuisance_pool, p.nuisance_per_item, rng)
+        mix = p.pair_nuisance_shared * scene + (1 - p.pair_nuisance_shared) * own_scene
         txt = _unit(txt) + p.nuisance * _unit(mix @ self.pool) + rng.standard_normal((n, dim)) * (p.noise / dim**0.5)
         txt = _unit(_unit(txt) + self.text_offset).astype(np.float32)
         return img, txt

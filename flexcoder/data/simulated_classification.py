@@ -29,7 +29,7 @@ import torch
 
 from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet
 from flexcoder.data.sentence_encoder import encode_sentences
-from flexcoder.data.simulated import distinct_picks
+from flexcoder.data.simulated import distinct_picks, scene_weights
 from flexcoder.data.spec import DatasetSpec
 from flexcoder.prompts import CLIP_TEMPLATES, prompt_prototypes
 
@@ -123,9 +123,7 @@ class ClassificationWorld:
         x = _unit(x) + rng.uniform(0, 2 * p.confusion, (n, 1)) * unit_centres[other]
         z = rng.standard_normal((n, p.variation_rank)) / math.sqrt(p.variation_rank)
         x += p.variation * np.einsum("nr,nrd->nd", z, self.basis[labels])
-        weights = np.zeros((n, p.nuisance_pool))
-        chosen = np.argsort(rng.random((n, p.nuisance_pool)), axis=1)[:, : p.nuisance_per_item]
-        np.put_along_axis(weights, chosen, rng.uniform(0.3, 1.0, chosen.shape), axis=1)
+        weights = scene_weights(n, p.nuisance_pool, p.nuisance_per_item, rng)
         x = _unit(x) + p.nuisance * _unit(weights @ self.pool) + rng.standard_normal((n, dim)) * (p.noise / dim**0.5)
         return _unit(_unit(x) + self.gap).astype(np.float32)
 
