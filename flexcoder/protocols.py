@@ -16,7 +16,7 @@ import torch
 from flexcoder.config import TrialConfig
 from flexcoder.data.feature_sets import FeatureSet, TextEncoder
 from flexcoder.data.noise import flip_labels, swap_texts
-from flexcoder.data.spec import DatasetSpec, class_halves
+from flexcoder.data.spec import DatasetSpec, class_halves, wholly_in
 from flexcoder.features.dataset_features import augmented_train_features, load_features
 
 VAL_CAP = 1000  # our choice: enough queries for a stable validation mAP / accuracy, cheap on 2 cores
@@ -106,15 +106,12 @@ def retrieval_task(
     src_mask = torch.zeros(spec.num_classes, dtype=torch.bool)
     src_mask[list(source)] = True
 
-    def in_half(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return labels.any(1) & ~(labels & ~mask).any(1)
-
-    train_src = torch.nonzero(in_half(data.train.labels, src_mask)).flatten()
-    train_tgt = torch.nonzero(in_half(data.train.labels, ~src_mask)).flatten()
+    train_src = torch.nonzero(wholly_in(data.train.labels, src_mask)).flatten()
+    train_tgt = torch.nonzero(wholly_in(data.train.labels, ~src_mask)).flatten()
     shot_idx = train_tgt[sample_shots(data.train.labels[train_tgt], target, shots, seed)]
     rest = train_tgt[~torch.isin(train_tgt, shot_idx)]
     val_idx = rest[_draw(len(rest), seed)]
-    test_idx = torch.nonzero(in_half(data.test.labels, ~src_mask)).flatten()
+    test_idx = torch.nonzero(wholly_in(data.test.labels, ~src_mask)).flatten()
     train = data.train.subset(torch.cat([train_src, shot_idx]))
     if label_noise > 0 or text_noise > 0:
         noisy = swap_texts(flip_labels(data.train.subset(shot_idx), label_noise, target, seed), text_noise, seed)

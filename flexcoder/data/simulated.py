@@ -35,7 +35,7 @@ import torch
 from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet
 from flexcoder.data.knowledge import knowledge
 from flexcoder.data.sentence_encoder import encode_sentences
-from flexcoder.data.spec import DatasetSpec, class_halves
+from flexcoder.data.spec import DatasetSpec, class_halves, wholly_in
 
 RAW_MAP_TARGET = 0.55  # ours: the middle of raw CLIP's mAP band on these datasets (docs/calibration.md)
 PROBE_ITEMS = 2000  # at most this many target-half pairs in each of the fit's probes
@@ -250,7 +250,7 @@ def simulate_retrieval(spec: DatasetSpec, params: RetrievalWorldParams = Retriev
     probes = []  # label draws of the test split's size; draw 1 shares the test split's stream, so its labels
     for draw in range(PROBE_DRAWS):  # are the test split's own (its pairs are sampled afresh)
         labels = simulated_labels(spec.n_test, spec.num_classes, spec.multilabel, np.random.default_rng([seed, draw]))
-        probes.append(labels[labels.any(1) & ~(labels & ~mask).any(1)][:PROBE_ITEMS])  # wholly in the target half
+        probes.append(labels[wholly_in(labels, mask)][:PROBE_ITEMS])  # items the protocol tests on
     world.fit_misalignment(RAW_MAP_TARGET, probes)
     spec = replace(spec, provenance=f"{spec.provenance}; simulated: misalignment {world.misalignment:.3f}")
     has_text = "retrieval" in spec.tasks

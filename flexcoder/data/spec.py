@@ -151,3 +151,10 @@ def class_halves(spec: DatasetSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
     if not halves.provenance.strip():
         raise ValueError(f"dataset {spec.name!r}: the halves' provenance must say where the split comes from")
     return source, target
+
+
+def wholly_in(labels, mask):
+    """Which items [N] of multi-hot `labels` [N, C] have labels and all of them inside the class `mask` [C] (numpy or
+    torch alike). FLEX-CLIP's protocol keeps an item in a half only when all its labels are there (ours: items
+    spanning both halves are dropped, so target classes stay unseen in zero-shot training)."""
+    return labels.any(1) & ~(labels & ~mask).any(1)
