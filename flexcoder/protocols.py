@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from flexcoder.config import TrialConfig
-from flexcoder.data.feature_sets import FeatureSet, TextEncoder
+from flexcoder.data.feature_sets import DatasetFeatures, FeatureSet, TextEncoder
 from flexcoder.data.noise import flip_labels, swap_texts
 from flexcoder.data.spec import DatasetSpec, class_halves, wholly_in
 from flexcoder.features.dataset_features import augmented_train_features, load_features
@@ -146,17 +146,33 @@ def classification_task(
     only; `flexcoder.features.augmentation`). `features`: the precision / feature_cache / device keywords of
     `load_features`."""
     data = load_features(dataset, backbone, data_root, **features)
+    support_image = None
+    if support_passes > 0 and not data.simulated:
+        support_idx = sample_shots(data.train.labels, range(data.spec.num_classes), shots, seed)
+        if len(support_idx) > 0:
+            support_image = augmented_train_features(
+                dataset, backbone, data_root, support_idx.tolist(), support_passes, seed, **features
+            )
+    return classification_split(data, shots, seed, label_noise, support_image)
+
+
+def classification_split(
+    data: DatasetFeatures,
+    shots: int,
+    seed: int,
+    label_noise: float = 0.0,
+    support_image: torch.Tensor | None = None,
+) -> ClassificationTask:
+    """`classification_task` on features already in hand (a dataset of `simulate_classification`, say).
+    `support_image`: the support images' features to use instead of the train split's (their augmented means)."""
     spec = data.spec
     if spec.multilabel:
-        raise ValueError(f"dataset {dataset!r} is multi-label; classification needs single-label data")
+        raise ValueError(f"dataset {spec.name!r} is multi-label; classification needs single-label data")
     support_idx = sample_shots(data.train.labels, range(spec.num_classes), shots, seed)
     image_only = FeatureSet(data.train.image, None, data.train.labels)
     support = image_only.subset(support_idx)
-    if support_passes > 0 and not data.simulated and len(support_idx) > 0:
-        image = augmented_train_features(
-            dataset, backbone, data_root, support_idx.tolist(), support_passes, seed, **features
-        )
-        support = FeatureSet(image, None, support.labels)
+    if support_image is not None:
+        support = FeatureSet(support_image, None, support.labels)
     if data.val is not None:
         val = FeatureSet(data.val.image, None, data.val.labels).subset(_draw(len(data.val), seed))
     else:
