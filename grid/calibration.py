@@ -35,15 +35,20 @@ def real_curve(dataset: str) -> tuple[float | None, ...]:
     return (classification_world_entry(dataset)["zero_shot"], *few_shot)
 
 
-def tip_adapter_top1(dataset: str, shots: int, seed: int) -> float:
-    """Test top-1 (percent) of one Tip-Adapter trial on the embedded world."""
+def tip_adapter_top1(dataset: str, shots: int, seed: int, features=None) -> float:
+    """Test top-1 (percent) of one Tip-Adapter trial on the embedded world; `features`: that dataset's world built
+    with other knobs (`simulate_classification(..., params=...)`) instead of the registered one."""
     from flexcoder.config import TrialConfig
-    from flexcoder.methods import run_trial
+    from flexcoder.methods import TrialContext, get_method, resolve_config, run_trial
+    from flexcoder.protocols import classification_split
 
     cfg = TrialConfig.from_flat(
         {"method": "coder", "dataset": dataset, "shots": shots, "seed": seed, "coder.variant": "tip_adapter"}
     )
-    return 100.0 * run_trial(cfg)["test/top1"]
+    if features is None:
+        return 100.0 * run_trial(cfg)["test/top1"]
+    cfg = resolve_config(cfg)
+    return 100.0 * get_method("coder")(cfg, classification_split(features, shots, seed), TrialContext())["test/top1"]
 
 
 def calibration_rows(datasets, seeds) -> list[dict]:

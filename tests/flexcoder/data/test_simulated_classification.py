@@ -4,10 +4,11 @@ import torch
 from flexcoder.config import TrialConfig
 from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry
 from flexcoder.data.registry import get_dataset
-from flexcoder.data.simulated_classification import ClassificationWorld, simulate_classification
+from flexcoder.data.simulated_classification import ClassificationWorld, ClassWorldParams, simulate_classification
+from flexcoder.features.dataset_features import load_features
 from flexcoder.methods import run_trial
 from flexcoder.prompts import CLIP_TEMPLATES
-from flexcoder.protocols import classification_task
+from flexcoder.protocols import classification_split, classification_task
 
 SHIPPED = sorted(classification_world_datasets())
 FRUIT = ["apple", "banana", "cherry", "grape", "lemon", "mango", "orange", "pear", "plum", "strawberry"]
@@ -45,6 +46,43 @@ def test_more_misalignment_means_lower_zero_shot():
         world.misalignment = m
         accuracies.append(world.zero_shot_accuracy())
     assert accuracies[0] > accuracies[1] > accuracies[2]
+
+
+def test_a_dataset_of_your_own_splits_like_a_registered_one():
+    """`classification_split` on features in hand draws what `classification_task` draws for a registered name."""
+    registered = classification_task("eurosat", "simulated", 2, 3)
+    in_hand = classification_split(load_features("eurosat", "simulated"), 2, 3)
+    for part in ("support", "val", "test"):
+        a, b = getattr(registered, part), getattr(in_hand, part)
+        assert torch.equal(a.image, b.image) and torch.equal(a.labels, b.labels)
+    own = classification_split(simulate_classification(FRUIT, 0.6, name="fruit"), 4, 0)
+    assert own.class_names == tuple(FRUIT) and len(own.support) == 4 * len(FRUIT)
+    assert own.support.labels.sum(0).tolist() == [4] * len(FRUIT)
+
+
+def class_mean_top1(data) -> float:
+    """Top-1 of a class-mean classifier over every train image, written out by hand: near the best any few-shot
+    cache on these images could do."""
+    labels = data.train.labels.float().argmax(1)
+    means = torch.stack([data.train.image[labels == c].mean(0) for c in range(data.spec.num_classes)])
+    pred = (data.test.image @ torch.nn.functional.normalize(means, dim=1).T).argmax(1)
+    return (pred == data.test.labels.float().argmax(1)).float().mean().item()
+
+
+def test_ambiguous_images_cap_what_images_can_teach_and_grow_with_the_zero_shot_error():
+    """The share of ambiguous images is ambiguous_per_error times the zero-shot error, and they stay wrong even for
+    a classifier that sees every train image: a weak-zero-shot world has a lower ceiling than a strong one."""
+    per_error = ClassWorldParams().ambiguous_per_error
+    ceilings = {}
+    for target in (0.4, 0.8):
+        world = ClassificationWorld(FRUIT, seed=3)
+        world.fit(target)
+        assert world.ambiguous_share == pytest.approx(per_error * (1 - target))
+        data = simulate_classification(FRUIT, target, name="fruit-ceiling", seed=3)
+        ceilings[target] = class_mean_top1(data)
+        assert ceilings[target] < 1 - 0.4 * world.ambiguous_share
+        assert ceilings[target] > target  # images still teach what the words miss
+    assert ceilings[0.4] < ceilings[0.8] - 0.1
 
 
 @pytest.mark.parametrize("bad", [0.0, 1.0, 37.5])

@@ -1,0 +1,46 @@
+"""`python -m grid.calibration_search`: its coordinates, its score, and a search that starts from the shipped knobs."""
+
+import dataclasses
+import statistics
+
+import pytest
+
+from flexcoder.data.simulated_classification import ClassWorldParams
+from grid.calibration import SHOTS, real_curve
+from grid.calibration_search import SEARCHED, curve_gap, main, params_of, searched_values
+
+
+def test_the_searched_coordinates_round_trip_to_the_same_knobs():
+    shipped = ClassWorldParams()
+    assert params_of(searched_values(shipped)) == shipped
+    moved = params_of({**searched_values(shipped), "ambiguity_low": 0.7, "ambiguity_width": 0.5, "noise": 0.9})
+    assert moved.ambiguity == (0.7, 1.2) and moved.noise == 0.9
+    assert set(searched_values(shipped)) == set(SEARCHED)
+
+
+def test_the_score_is_the_mean_gap_to_the_real_curve_zero_shot_included():
+    gap, curves = curve_gap(ClassWorldParams(), datasets=("eurosat",))
+    real = real_curve("eurosat")
+    assert len(curves["eurosat"]) == len(SHOTS) == len(real)
+    assert gap == pytest.approx(statistics.fmean(abs(w - r) for w, r in zip(curves["eurosat"], real)))
+
+
+def test_a_search_starts_from_the_shipped_knobs_and_prints_the_best(capsys):
+    assert main(["--trials", "2", "--datasets", "eurosat"]) == 0
+    out = capsys.readouterr()
+    assert "[search] trial 0:" in out.err and "[search] trial 1:" in out.err
+    best = out.out.splitlines()[-1]
+    assert best.startswith("ClassWorldParams(") and "ambiguity=(" in best
+    shipped_gap = float(out.err.split("trial 0: gap ")[1].split()[0])
+    assert float(out.out.split("best mean gap ")[1].split()[0]) <= shipped_gap
+
+
+def test_a_dataset_without_a_real_curve_is_refused_by_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["--datasets", "eurosat,food101"])
+    assert "food101" in capsys.readouterr().err
+
+
+def test_every_searched_field_is_a_knob_of_the_world():
+    names = {f.name for f in dataclasses.fields(ClassWorldParams)}
+    assert {k for k in SEARCHED if not k.startswith("ambiguity_")} <= names and "ambiguity" in names
