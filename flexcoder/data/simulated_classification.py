@@ -68,6 +68,20 @@ class ClassWorldParams:
     misalignment_max: float = 30.0
 
 
+def nearest_by_name(names: np.ndarray, k: int) -> np.ndarray:
+    """[C, min(k, C-1)] each class's k most similar other classes by name embedding ([C, D], L2-normalised), most
+    similar first: the classes the world's images borrow from, and what the template backend answers as analogous."""
+    sim = names @ names.T
+    np.fill_diagonal(sim, -np.inf)
+    return np.argsort(-sim, axis=1)[:, : min(k, max(len(names) - 1, 1))]
+
+
+def related_classes(class_names: Sequence[str], k: int = ClassWorldParams.confusers) -> dict[str, list[str]]:
+    """{class: its k nearest other classes by name}, for one dataset's class list."""
+    near = nearest_by_name(encode_sentences(list(class_names)), k)
+    return {c: [class_names[j] for j in row] for c, row in zip(class_names, near)}
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
@@ -101,9 +115,7 @@ class ClassificationWorld:
         self.pool = _unit(rng.standard_normal((p.nuisance_pool, dim))).astype(np.float32)
         self.gap = _unit(rng.standard_normal(dim)).astype(np.float32) * p.modality_gap
         self.text_offset = _unit(rng.standard_normal(dim)).astype(np.float32) * p.text_gap
-        sim = self.names @ self.names.T
-        np.fill_diagonal(sim, -np.inf)
-        self.near = np.argsort(-sim, axis=1)[:, : min(p.confusers, max(c - 1, 1))]
+        self.near = nearest_by_name(self.names, p.confusers)
         self.misalignment = 0.0
         self.ambiguous_share = 0.0
 

@@ -1,5 +1,6 @@
 """The offline `template` backend: answers ATG requests from the embedded worlds' class knowledge (the hand-written
-knowledge.json, then the classification world's LLM-written descriptors as attributes), formatted like an LLM.
+knowledge.json, then the classification world's LLM-written descriptors as attributes and, as analogous classes,
+the classes nearest by name in the same dataset), formatted like an LLM.
 
 Not an LLM (our construction, for offline runs and tests): att -> the class's visual attributes, ana -> its related
 classes, syno -> its synonyms, each as a "_"-prefixed list like the ATG worked examples, so the same parser runs.
@@ -21,20 +22,36 @@ def _tokens(text: str) -> list[str]:
     return tokens(text)
 
 
+def classification_knowledge() -> dict[str, dict]:
+    """The classification world's classes as knowledge: their descriptors (`descriptor_knowledge`), and as related
+    classes the ones nearest by name in their dataset (ours: the look-alikes the world's images borrow from, which
+    is what an LLM asked for similar classes would name). No synonyms: the shipped files have none."""
+    from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry, descriptor_knowledge
+    from flexcoder.data.simulated_classification import related_classes
+
+    out = descriptor_knowledge()
+    named: set[str] = set()
+    for name in sorted(classification_world_datasets()):  # the first dataset to name a class wins, as for descriptors
+        related = related_classes(classification_world_entry(name)["classes"])
+        for cls in related.keys() - named:
+            out[cls] = {**out[cls], "related": related[cls]}
+        named |= related.keys()
+    return out
+
+
 class TemplateGenerator:
     """Deterministic answers from a knowledge dict {class: {synonyms, attributes, related}} (default: embedded)."""
 
     def __init__(self, knowledge: Mapping[str, Mapping] | None = None):
         if knowledge is None:
-            from flexcoder.data.knowledge import descriptor_knowledge
             from flexcoder.data.knowledge import knowledge as embedded
 
-            knowledge = {**descriptor_knowledge(), **embedded()}
+            knowledge = {**classification_knowledge(), **embedded()}
         self.knowledge = knowledge
         self.calls = 0
 
     def identity(self) -> dict:
-        return {"backend": "template", "model": "embedded-knowledge-2"}  # 2: with the descriptors
+        return {"backend": "template", "model": "embedded-knowledge-3"}  # 2: the descriptors; 3: related classes
 
     def _bullets(self, items: Sequence[str]) -> str:
         return "\n".join(f"_{it}" for it in items)

@@ -48,6 +48,22 @@ def test_template_answers_parse_like_an_llm_and_unknown_class_is_empty():
     assert unknown == "" and parse_list(unknown).status == "empty"
 
 
+def test_template_names_a_classification_class_s_look_alikes_from_its_own_dataset():
+    """Analogous classes for the classification world's classes: the nearest by name (sentence-encoder cosine) among
+    the same dataset's classes, most similar first, checked against a by-hand ranking."""
+
+    from flexcoder.data.knowledge import classification_world_entry
+    from flexcoder.data.sentence_encoder import encode_sentences
+
+    classes = classification_world_entry("eurosat")["classes"]
+    raw = TemplateGenerator().generate([build_request("ana", ("annual crop land",))])[0]
+    items = parse_list(raw).items
+    emb = encode_sentences(classes)
+    sims = {c: float(emb[0] @ e) for c, e in zip(classes[1:], emb[1:])}
+    assert list(items) == sorted(sims, key=sims.get, reverse=True)[: len(items)]
+    assert len(items) == 5 and "permanent crop land" in items
+
+
 def test_template_ovo_gives_attributes_not_shared_with_the_other_class():
     know = {
         "a": {"attributes": ["red wings", "long tail feathers"], "synonyms": [], "related": []},
