@@ -3,10 +3,10 @@
 An Optuna TPE search over the `ClassWorldParams` fields in SEARCHED. A trial rebuilds the world of every dataset in
 FIT with its knobs (each world still fit to its own zero-shot figure), runs Tip-Adapter at 0-16 shots, and scores
 the mean absolute gap to the real figures (`grid.calibration.real_curve`); the zero-shot column counts too, so knobs
-under which a dataset cannot reach its zero-shot figure lose. The first trial is the shipped
-knobs, so the best is never worse than them. ImageNet stays out of FIT: its 1000 classes cost ten times the other
-four together, and its curve remains a check (`python -m grid.calibration`). Prints every trial, then the best
-knobs as code to paste into `ClassWorldParams`.
+under which a dataset cannot reach its zero-shot figure lose. The first trial is the shipped knobs, so the best is
+never worse than them. ImageNet stays out of FIT: its 1000 classes cost ten times the other four together, and its
+curve remains a check (`python -m grid.calibration`). Prints every trial, then the best knobs as code to paste into
+`ClassWorldParams`.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m grid.calibration_search",
         description="Optuna search of the classification world's global knobs against Tip-Adapter's few-shot log.",
     )
-    p.add_argument("--trials", type=int, default=80, help="Optuna trials (about 10 s each on 2 cores)")
+    p.add_argument("--trials", type=int, default=80, help="Optuna trials (about 25 s each on 2 cores)")
     p.add_argument("--datasets", default=",".join(FIT), help=f"comma-separated, from: {', '.join(REAL_FEW_SHOT)}")
     p.add_argument("--seeds", default="0", help="trial seeds (support draws) each trial averages over")
     args = p.parse_args(argv)
@@ -111,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     study = search(args.trials, datasets, seeds)
     best = params_of(study.best_params)
     print(f"best mean gap {study.best_value:.2f} points (trial {study.best_trial.number} of {len(study.trials)})")
-    print("ClassWorldParams(" + ", ".join(f"{k}={_fmt(getattr(best, k))}" for k in _changed(best)) + ")")
+    print("ClassWorldParams(" + ", ".join(f"{k}={_fmt(getattr(best, k))}" for k in _searched_fields(best)) + ")")
     return 0
 
 
-def _changed(params) -> list[str]:
+def _searched_fields(params) -> list[str]:
+    """The `ClassWorldParams` fields the search sets, in the dataclass's order."""
     names = {k for k in SEARCHED if not k.startswith("ambiguity_")} | {"ambiguity"}
     return [f.name for f in dataclasses.fields(params) if f.name in names]
 
