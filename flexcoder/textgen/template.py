@@ -11,6 +11,7 @@ words). A class absent from the knowledge gets an empty answer (the caller count
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 from flexcoder.textgen.base import TextRequest
@@ -22,10 +23,12 @@ def _tokens(text: str) -> list[str]:
     return tokens(text)
 
 
+@functools.cache
 def classification_knowledge() -> dict[str, dict]:
     """The classification world's classes as knowledge: their descriptors (`descriptor_knowledge`), and as related
     classes the ones nearest by name in their dataset (ours: the look-alikes the world's images borrow from, which
-    is what an LLM asked for similar classes would name). No synonyms: the shipped files have none."""
+    is what an LLM asked for similar classes would name). No synonyms: the shipped files have none. Computed once
+    per process (it embeds every dataset's class names); callers do not mutate it."""
     from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry, descriptor_knowledge
     from flexcoder.data.simulated_classification import related_classes
 
