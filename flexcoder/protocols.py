@@ -7,7 +7,7 @@ builds the one a trial's method evaluates on: `run_trial` hands it to the method
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -146,14 +146,15 @@ def classification_task(
     only; `flexcoder.features.augmentation`). `features`: the precision / feature_cache / device keywords of
     `load_features`."""
     data = load_features(dataset, backbone, data_root, **features)
-    support_image = None
+    augment = None
     if support_passes > 0 and not data.simulated:
-        support_idx = sample_shots(data.train.labels, range(data.spec.num_classes), shots, seed)
-        if len(support_idx) > 0:
-            support_image = augmented_train_features(
+
+        def augment(support_idx: torch.Tensor) -> torch.Tensor:
+            return augmented_train_features(
                 dataset, backbone, data_root, support_idx.tolist(), support_passes, seed, **features
             )
-    return classification_split(data, shots, seed, label_noise, support_image)
+
+    return classification_split(data, shots, seed, label_noise, augment)
 
 
 def classification_split(
@@ -161,18 +162,19 @@ def classification_split(
     shots: int,
     seed: int,
     label_noise: float = 0.0,
-    support_image: torch.Tensor | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> ClassificationTask:
     """`classification_task` on features already in hand (a dataset of `simulate_classification`, say).
-    `support_image`: the support images' features to use instead of the train split's (their augmented means)."""
+    `augment`: maps the drawn support indices (into the train split) to the features to use for them instead (their
+    augmented means); called only when there is a support set."""
     spec = data.spec
     if spec.multilabel:
         raise ValueError(f"dataset {spec.name!r} is multi-label; classification needs single-label data")
     support_idx = sample_shots(data.train.labels, range(spec.num_classes), shots, seed)
     image_only = FeatureSet(data.train.image, None, data.train.labels)
     support = image_only.subset(support_idx)
-    if support_image is not None:
-        support = FeatureSet(support_image, None, support.labels)
+    if augment is not None and len(support_idx) > 0:
+        support = FeatureSet(augment(support_idx), None, support.labels)
     if data.val is not None:
         val = FeatureSet(data.val.image, None, data.val.labels).subset(_draw(len(data.val), seed))
     else:
