@@ -227,10 +227,11 @@ class CellSearcher(Searcher):
         return {**cell.point, **params, **grid}  # the trial adds the rest of its constants (grid.trials)
 
     def _close(self, cell: Cell, state: CellState) -> None:
-        """The cell's last trial ended: its parent run gets the best finished trial (never a stopped one)."""
+        """The cell's last trial ended: its parent run gets the best finished trial (never a stopped one). Among equal
+        values the earliest trial wins, as in Optuna's best_trial: small validation sets often tie."""
         pick = max if cell.mode == "max" else min
         scored = [(value, run_id) for run_id, value in state.finished.values() if value is not None]
-        best = pick(scored) if scored else None
+        best = pick(scored, key=lambda s: s[0]) if scored else None  # max/min keep the first of equals
         run = self._tracking.get_run(best[1]) if best else None  # its metrics as the trial logged them
         if cell.study.search is not None:
             self._log_importances(cell, state)

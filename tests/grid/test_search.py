@@ -134,6 +134,17 @@ def test_each_cell_has_its_own_optuna_study_and_its_parent_holds_the_best(tmp_pa
         assert parent.data.metrics["val/map_avg"] == pytest.approx(best[1])
 
 
+def test_among_tied_trials_the_parent_holds_the_one_that_ended_first(tmp_path):
+    study = {**SEARCHED, "dataset": "wikipedia", "search": {"trials": 3, "seed": 0}}
+    space, tracking = _tracking(tmp_path, [study])
+    searcher = CellSearcher(space.cells(), tracking)
+    batch = _suggest_all(searcher, "a")
+    ended = [_finish(searcher, tracking, t, c, v) for (t, c), v in zip(batch.items(), [0.7, 0.7, 0.7])]
+    (parent,) = _parents(tracking).values()
+    assert parent.data.tags["best_run_id"] == ended[0]  # not whichever run id sorts last
+    assert parent.data.metrics["val/map_avg"] == pytest.approx(0.7)
+
+
 def test_a_stopped_trial_is_pruned_in_optuna_and_killed_in_mlflow_never_the_best(tmp_path):
     space, tracking = _tracking(tmp_path, [{**SEARCHED, "dataset": "wikipedia", "search": {"trials": 2}}])
     searcher = CellSearcher(space.cells(), tracking)
