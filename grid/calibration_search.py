@@ -21,15 +21,16 @@ from grid.calibration import REAL_FEW_SHOT, SHOTS, real_curve, tip_adapter_top1
 
 FIT = ("caltech101", "dtd", "eurosat", "oxford_pets")
 SEARCHED = {  # field: (low, high) of a uniform search; `ambiguity` is searched as its low end and its width
-    "hidden_share": (0.5, 1.0),
     "nuisance": (0.8, 2.0),
     "noise": (0.2, 1.0),
     "variation": (0.2, 1.2),
     "confusion": (0.0, 0.3),
     "descriptor_weight": (0.1, 0.5),
     "ambiguous_per_error": (0.0, 1.5),
+    "ambiguous_half_classes": (0.0, 30.0),
     "ambiguity_low": (0.4, 1.2),
     "ambiguity_width": (0.1, 1.5),
+    "hidden_share": (0.5, 1.0),
 }
 
 
@@ -66,8 +67,9 @@ def curve_gap(params, datasets=FIT, seeds=(0,)) -> tuple[float, dict[str, list[f
     return statistics.fmean(gaps), curves
 
 
-def search(trials: int, datasets=FIT, seeds=(0,), sampler_seed: int = 0):
-    """The Optuna study after `trials` trials; its first trial is the shipped `ClassWorldParams`."""
+def search(trials: int, datasets=FIT, seeds=(0,), sampler_seed: int = 0, ranges=SEARCHED):
+    """The Optuna study after `trials` trials over `ranges` (SEARCHED's keys); its first trial is the shipped
+    `ClassWorldParams`."""
     import optuna
 
     from flexcoder.data.simulated_classification import ClassWorldParams
@@ -77,7 +79,7 @@ def search(trials: int, datasets=FIT, seeds=(0,), sampler_seed: int = 0):
     study.enqueue_trial(searched_values(ClassWorldParams()), skip_if_exists=True)
 
     def objective(trial) -> float:
-        values = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in SEARCHED.items()}
+        values = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in ranges.items()}
         start = time.perf_counter()
         gap, curves = curve_gap(params_of(values), datasets, seeds)
         shape = "; ".join(f"{d} " + " ".join(f"{v:.1f}" for v in c) for d, c in curves.items())
@@ -100,7 +102,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=80, help="Optuna trials (about 25 s each on 2 cores)")
     p.add_argument("--datasets", default=",".join(FIT), help=f"comma-separated, from: {', '.join(REAL_FEW_SHOT)}")
     p.add_argument("--seeds", default="0", help="trial seeds (support draws) each trial averages over")
+    p.add_argument(
+        "--range",
+        action="append",
+        default=[],
+        metavar="KNOB=LOW:HIGH",
+        help="search KNOB in [LOW, HIGH] instead of its default range (repeatable); knobs and defaults: "
+        + ", ".join(f"{k}={lo:g}:{hi:g}" for k, (lo, hi) in SEARCHED.items()),
+    )
     args = p.parse_args(argv)
+    ranges = dict(SEARCHED)
+    for item in args.range:
+        knob, _, bounds = item.partition("=")
+        low, _, high = bounds.partition(":")
+        if knob not in SEARCHED:
+            p.error(f"--range {item}: no searched knob {knob!r}; the knobs: {', '.join(SEARCHED)}")
+        try:
+            ranges[knob] = (float(low), float(high))
+        except ValueError:
+            p.error(f"--range {item}: expected {knob}=LOW:HIGH with two numbers")
+        if not ranges[knob][0] < ranges[knob][1]:
+            p.error(f"--range {item}: LOW must be below HIGH")
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = [d for d in datasets if d not in REAL_FEW_SHOT]
     if unknown:
@@ -108,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--datasets: no real few-shot curve for {', '.join(unknown)}; those with one: {', '.join(REAL_FEW_SHOT)}"
         )
     seeds = tuple(int(s) for s in args.seeds.split(",") if s)
-    study = search(args.trials, datasets, seeds)
+    study = search(args.trials, datasets, seeds, ranges=ranges)
     best = params_of(study.best_params)
     print(f"best mean gap {study.best_value:.2f} points (trial {study.best_trial.number} of {len(study.trials)})")
     print("ClassWorldParams(" + ", ".join(f"{k}={_fmt(getattr(best, k))}" for k in _searched_fields(best)) + ")")

@@ -41,6 +41,24 @@ def test_a_dataset_without_a_real_curve_is_refused_by_name(capsys):
     assert "food101" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "bad, named", [("nosie=0.1:0.5", "'nosie'"), ("noise=0.5", "LOW:HIGH"), ("noise=0.8:0.2", "below")]
+)
+def test_a_bad_range_is_refused_naming_what_is_wrong(bad, named, capsys):
+    with pytest.raises(SystemExit):
+        main(["--range", bad])
+    assert named in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:Fixed parameter")  # Optuna: the shipped first trial lies outside
+def test_a_range_narrows_what_the_search_draws(monkeypatch, capsys):
+    drawn = []
+    monkeypatch.setattr("grid.calibration_search.curve_gap", lambda params, *a: (drawn.append(params), (1.0, {}))[1])
+    assert main(["--trials", "4", "--range", "noise=0.3:0.31"]) == 0
+    assert drawn[0] == ClassWorldParams()  # the shipped knobs first, wherever the range is
+    assert all(0.3 <= p.noise <= 0.31 for p in drawn[1:]) and len(drawn) == 4
+
+
 def test_every_searched_field_is_a_knob_of_the_world():
     names = {f.name for f in dataclasses.fields(ClassWorldParams)}
     assert {k for k in SEARCHED if not k.startswith("ambiguity_")} <= names and "ambiguity" in names

@@ -1,10 +1,17 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from flexcoder.config import TrialConfig
 from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry
 from flexcoder.data.registry import get_dataset
-from flexcoder.data.simulated_classification import ClassificationWorld, ClassWorldParams, simulate_classification
+from flexcoder.data.simulated_classification import (
+    ClassificationWorld,
+    ClassWorldParams,
+    ambiguous_share,
+    simulate_classification,
+)
 from flexcoder.features.dataset_features import load_features
 from flexcoder.methods import run_trial
 from flexcoder.prompts import CLIP_TEMPLATES
@@ -70,19 +77,31 @@ def class_mean_top1(data) -> float:
 
 
 def test_ambiguous_images_cap_what_images_can_teach_and_grow_with_the_zero_shot_error():
-    """The share of ambiguous images is ambiguous_per_error times the zero-shot error, and they stay wrong even for
-    a classifier that sees every train image: a weak-zero-shot world has a lower ceiling than a strong one."""
-    per_error = ClassWorldParams().ambiguous_per_error
+    """The share of ambiguous images is ambiguous_per_error times the zero-shot error times K / (K + half) for K
+    classes, and they stay wrong even for a classifier that sees every train image: a weak-zero-shot world has a
+    lower ceiling than a strong one."""
+    p = ClassWorldParams()
+    k = len(FRUIT)
     ceilings = {}
     for target in (0.4, 0.8):
         world = ClassificationWorld(FRUIT, seed=3)
         world.fit(target)
-        assert world.ambiguous_share == pytest.approx(per_error * (1 - target))
+        assert world.ambiguous_share == pytest.approx(
+            p.ambiguous_per_error * (1 - target) * k / (k + p.ambiguous_half_classes)
+        )
         data = simulate_classification(FRUIT, target, name="fruit-ceiling", seed=3)
         ceilings[target] = class_mean_top1(data)
         assert ceilings[target] < 1 - 0.4 * world.ambiguous_share
         assert ceilings[target] > target  # images still teach what the words miss
     assert ceilings[0.4] < ceilings[0.8] - 0.1
+
+
+def test_fewer_classes_leave_fewer_look_alikes_and_many_saturate():
+    p = ClassWorldParams()
+    shares = [ambiguous_share(0.5, k, p) for k in (2, 10, 100, 1000)]
+    assert shares == sorted(shares) and shares[0] < shares[-1] / 2
+    assert shares[-1] == pytest.approx(p.ambiguous_per_error * 0.5, rel=0.01)
+    assert ambiguous_share(0.0, 1000, replace(p, ambiguous_per_error=5.0)) == 1.0  # a share, never above one
 
 
 @pytest.mark.parametrize("bad", [0.0, 1.0, 37.5])
