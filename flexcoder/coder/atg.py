@@ -38,22 +38,28 @@ class TextStats:
         return {f"textgen/{f.name}": float(getattr(self, f.name)) for f in fields(self)}
 
 
+def photo_features(names: Sequence[str], encode_text: TextEncoder) -> torch.Tensor:
+    """[N, D] L2-normalised features of "a photo of {name}": what `filter_analogous` compares."""
+    return F.normalize(encode_text([f"a photo of {templates.display_name(x)}" for x in names]).float(), dim=-1)
+
+
 def filter_analogous(
     cls_index: int,
     proposals: Sequence[str],
-    class_names: Sequence[str],
+    class_features: torch.Tensor,
     encode_text: TextEncoder,
     threshold: float,
 ) -> tuple[list[str], int]:
     """Drop proposals whose "a photo of {x}" text has cosine > threshold with "a photo of {other class}" for any
-    OTHER dataset class (official ATG). Our choice: no re-ask round for replacements (the official code re-asks up
-    to 5 times; that only adds analogous texts and needs a conversational backend). Returns (kept, rejected)."""
-    others = [c for i, c in enumerate(class_names) if i != cls_index]
-    if not proposals or not others:
+    OTHER dataset class (official ATG); `class_features` = `photo_features(class_names)`, encoded once per dataset
+    (per class it would be C^2 encodings: a million on ImageNet). Our choice: no re-ask round for replacements (the
+    official code re-asks up to 5 times; that only adds analogous texts and needs a conversational backend).
+    Returns (kept, rejected)."""
+    if not proposals or len(class_features) < 2:
         return list(proposals), 0
-    p = F.normalize(encode_text([f"a photo of {templates.display_name(x)}" for x in proposals]).float(), dim=-1)
-    o = F.normalize(encode_text([f"a photo of {templates.display_name(x)}" for x in others]).float(), dim=-1)
-    keep = (p @ o.T).max(1).values <= threshold
+    sims = photo_features(proposals, encode_text) @ class_features.T
+    sims[:, cls_index] = -torch.inf  # the class itself is no other class
+    keep = sims.max(1).values <= threshold
     kept = [x for x, k in zip(proposals, keep.tolist()) if k]
     return kept, len(proposals) - len(kept)
 
@@ -85,12 +91,13 @@ def build_text_bank(
         stats.add(parsed.status)
         items[(req.classes[0], req.kind)] = list(parsed.items)
     blocks = []
+    class_features = photo_features(class_names, encode_text) if "ana" in types else None
     for ci, c in enumerate(class_names):
         block: dict[str, list[str]] = {"name": [templates.name_text(c, dataset)]}
         if "att" in types:
             block["att"] = [templates.att_text(c, x, dataset, few_shot) for x in items.get((c, "att"), [])]
         if "ana" in types:
-            kept, rejected = filter_analogous(ci, items.get((c, "ana"), []), class_names, encode_text, ana_threshold)
+            kept, rejected = filter_analogous(ci, items.get((c, "ana"), []), class_features, encode_text, ana_threshold)
             stats.ana_rejected += rejected
             block["ana"] = [templates.ana_text(c, x, dataset, few_shot) for x in kept]
         if "syno" in types:

@@ -1,6 +1,6 @@
 """The offline `template` backend: answers ATG requests from the embedded worlds' class knowledge (the hand-written
-knowledge.json, then the classification world's LLM-written descriptors as attributes and, as analogous classes,
-the classes nearest by name in the same dataset), formatted like an LLM.
+knowledge.json, then the classification world's LLM-written descriptors as attributes, as analogous classes the
+classes nearest by name in the same dataset, and WordNet's synonyms), formatted like an LLM.
 
 Not an LLM (our construction, for offline runs and tests): att -> the class's visual attributes, ana -> its related
 classes, syno -> its synonyms, each as a "_"-prefixed list like the ATG worked examples, so the same parser runs.
@@ -25,19 +25,23 @@ def _tokens(text: str) -> list[str]:
 
 @functools.cache
 def classification_knowledge() -> dict[str, dict]:
-    """The classification world's classes as knowledge: their descriptors (`descriptor_knowledge`), and as related
+    """The classification world's classes as knowledge: their descriptors (`descriptor_knowledge`), as related
     classes the ones nearest by name in their dataset (ours: the look-alikes the world's images borrow from, which
-    is what an LLM asked for similar classes would name). No synonyms: the shipped files have none. Computed once
-    per process (it embeds every dataset's class names); callers do not mutate it."""
+    is what an LLM asked for similar classes would name), and their WordNet synonyms where WordNet has the class
+    (`wordnet_synonyms`; ImageNet's by its synsets). Computed once per process (it embeds every dataset's class
+    names); callers do not mutate it."""
     from flexcoder.data.knowledge import classification_world_datasets, classification_world_entry, descriptor_knowledge
     from flexcoder.data.simulated_classification import related_classes
+    from flexcoder.data.wordnet_synonyms import wordnet_synonyms
 
     out = descriptor_knowledge()
     named: set[str] = set()
     for name in sorted(classification_world_datasets()):  # the first dataset to name a class wins, as for descriptors
-        related = related_classes(classification_world_entry(name)["classes"])
+        classes = classification_world_entry(name)["classes"]
+        related = related_classes(classes)
+        synonyms = wordnet_synonyms(classes, imagenet=name == "imagenet")
         for cls in related.keys() - named:
-            out[cls] = {**out[cls], "related": related[cls]}
+            out[cls] = {**out[cls], "related": related[cls], "synonyms": synonyms.get(cls, [])}
         named |= related.keys()
     return out
 
@@ -54,7 +58,7 @@ class TemplateGenerator:
         self.calls = 0
 
     def identity(self) -> dict:
-        return {"backend": "template", "model": "embedded-knowledge-3"}  # 2: the descriptors; 3: related classes
+        return {"backend": "template", "model": "embedded-knowledge-4"}  # 2: descriptors; 3: related; 4: WordNet
 
     def _bullets(self, items: Sequence[str]) -> str:
         return "\n".join(f"_{it}" for it in items)

@@ -64,6 +64,15 @@ def test_template_names_a_classification_class_s_look_alikes_from_its_own_datase
     assert len(items) == 5 and "permanent crop land" in items
 
 
+def test_template_gives_wordnet_synonyms_for_classification_classes():
+    gen = TemplateGenerator()
+    names = ("great white shark", "airplane", "annual crop land")
+    shark, plane, crops = (parse_list(raw).items for raw in gen.generate([build_request("syno", (c,)) for c in names]))
+    assert "white shark" in shark and "Carcharodon carcharias" in shark  # ImageNet: its own synset
+    assert list(plane) == ["aeroplane", "plane"]  # a Caltech101 class: the synset it heads
+    assert crops == ()  # a EuroSAT class WordNet does not have
+
+
 def test_template_ovo_gives_attributes_not_shared_with_the_other_class():
     know = {
         "a": {"attributes": ["red wings", "long tail feathers"], "synonyms": [], "related": []},
