@@ -4,8 +4,8 @@ An Optuna TPE search over the `ClassWorldParams` fields in SEARCHED. A trial reb
 FIT with its knobs (each world still fit to its own zero-shot figure), runs Tip-Adapter at 0-16 shots, and scores
 the mean absolute gap to the real figures (`grid.calibration.real_curve`); the zero-shot column counts too, so knobs
 under which a dataset cannot reach its zero-shot figure lose. The first trial is the shipped knobs, so the best is
-never worse than them. ImageNet stays out of FIT: its 1000 classes cost ten times the other four together, and its
-curve remains a check (`python -m grid.calibration`). Prints every trial, then the best knobs as code to paste into
+never worse than them. ImageNet stays out of FIT: its 1000 classes cost ten times the other four together (check
+its curve with `python -m grid.calibration`). Prints every trial, then the best knobs as code to paste into
 `ClassWorldParams`.
 """
 
