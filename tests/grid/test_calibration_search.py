@@ -7,7 +7,7 @@ import pytest
 
 from flexcoder.data.simulated_classification import ClassWorldParams
 from grid.calibration import SHOTS, real_curve
-from grid.calibration_search import SEARCHED, curve_gap, main, params_of, searched_values
+from grid.calibration_search import CELL_TOLERANCE, SEARCHED, cells_off, curve_gap, main, params_of, searched_values
 
 
 def test_the_searched_coordinates_round_trip_to_the_same_knobs():
@@ -31,7 +31,7 @@ def test_a_search_starts_from_the_shipped_knobs_and_prints_the_best(capsys):
     assert "[search] trial 0:" in out.err and "[search] trial 1:" in out.err
     best = out.out.splitlines()[-1]
     assert best.startswith("ClassWorldParams(") and "ambiguity=(" in best
-    shipped_gap = float(out.err.split("trial 0: gap ")[1].split()[0])
+    shipped_gap = float(out.err.split("trial 0: gap ")[1].split(",")[0])
     assert float(out.out.split("best mean gap ")[1].split()[0]) <= shipped_gap
 
 
@@ -41,13 +41,51 @@ def test_a_dataset_without_a_real_curve_is_refused_by_name(capsys):
     assert "food101" in capsys.readouterr().err
 
 
+def test_cells_off_counts_the_cells_beyond_the_tolerance():
+    real = real_curve("eurosat")
+    moved = [
+        r + d for r, d in zip(real, (0.0, CELL_TOLERANCE + 0.1, -CELL_TOLERANCE - 0.1, CELL_TOLERANCE - 0.1, 0, 0))
+    ]
+    assert cells_off({"eurosat": moved}) == 2
+    assert cells_off({"eurosat": real}) == 0
+
+
 @pytest.mark.parametrize(
-    "bad, named", [("nosie=0.1:0.5", "'nosie'"), ("noise=0.5", "LOW:HIGH"), ("noise=0.8:0.2", "below")]
+    "bad, named",
+    [
+        ("nosie=0.1:0.5", "'nosie'"),
+        ("noise=0.5", "LOW:HIGH"),
+        ("noise=0.8:0.2", "below"),
+        ("variation=0.3:0.5 --knobs noise", "'variation'"),  # a range for a knob the search keeps fixed
+    ],
 )
 def test_a_bad_range_is_refused_naming_what_is_wrong(bad, named, capsys):
     with pytest.raises(SystemExit):
-        main(["--range", bad])
+        main(["--range", *bad.split()])
     assert named in capsys.readouterr().err
+
+
+def test_an_unknown_knob_to_search_is_refused_by_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["--knobs", "noise,txt_gap"])
+    assert "'txt_gap'" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:Fixed parameter")
+def test_knobs_not_searched_keep_their_shipped_values_and_the_penalty_counts_cells_off(monkeypatch, capsys):
+    drawn = []
+    curves = {"eurosat": [r + 4.0 for r in real_curve("eurosat")]}  # every cell off
+    monkeypatch.setattr(
+        "grid.calibration_search.curve_gap", lambda params, *a: (drawn.append(params), (1.0, curves))[1]
+    )
+    assert main(["--trials", "3", "--knobs", "noise,text_gap", "--cell-penalty", "0.5"]) == 0
+    shipped = ClassWorldParams()
+    for p in drawn:
+        assert dataclasses.replace(p, noise=shipped.noise, text_gap=shipped.text_gap) == shipped
+    assert len({(p.noise, p.text_gap) for p in drawn}) == 3
+    out = capsys.readouterr()
+    assert "6 cells off" in out.err
+    assert float(out.out.split("cell off) ")[1].split()[0]) == pytest.approx(1.0 + 0.5 * len(SHOTS))
 
 
 @pytest.mark.filterwarnings("ignore:Fixed parameter")  # Optuna: the shipped first trial lies outside
