@@ -11,8 +11,9 @@ simulated around those text embeddings:
   (one of the `confusers` classes nearest by name: the confusions a real CLIP makes), variation in a low-rank
   subspace of its own class, scene/style nuisance from a pool every class shares, isotropic noise, and a constant
   image-modality offset; texts get a text-modality offset (the modality gap). That offset is large (`text_gap` 5),
-  so the texts sit in a narrow cone, as CLIP's do: the prompt ensemble's logits differ little between classes, and
-  a few-shot cache within the official alpha range can outvote a wrong zero-shot answer after one shot.
+  so the texts sit in a narrow cone (narrower than CLIP's; docs/calibration.md): the prompt ensemble's logits differ
+  little between classes, and a few-shot cache within the official alpha range can outvote a wrong zero-shot answer
+  after one shot.
 - A share of the images is *ambiguous*: they carry a similar class's centre at 0.84-1.7 times their own, so neither
   text nor a few-shot cache names them reliably. The share is `ambiguous_per_error` times the zero-shot error the
   world is fit to (ours: a dataset CLIP's words find hard has images that are hard too), scaled down for datasets
