@@ -39,9 +39,11 @@ SEARCHED = {  # field: (low, high) of a uniform search; `ambiguity` is searched 
 
 
 def params_of(values: dict[str, float]):
-    """`ClassWorldParams` with the searched `values` (the `ambiguity` pair from its low end and width)."""
+    """`ClassWorldParams` with the searched `values` (the `ambiguity` pair from its low end and width); a coordinate
+    missing from `values` keeps its shipped value."""
     from flexcoder.data.simulated_classification import ClassWorldParams
 
+    values = {**searched_values(ClassWorldParams()), **values}
     fields = {k: v for k, v in values.items() if not k.startswith("ambiguity_")}
     low, width = values["ambiguity_low"], values["ambiguity_width"]
     return dataclasses.replace(ClassWorldParams(), **fields, ambiguity=(round(low, 3), round(low + width, 3)))
@@ -90,7 +92,7 @@ def search(trials: int, datasets=FIT, seeds=(0,), sampler_seed: int = 0, ranges=
     study.enqueue_trial({k: shipped[k] for k in ranges}, skip_if_exists=True)
 
     def objective(trial) -> float:
-        values = {**shipped, **{k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in ranges.items()}}
+        values = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in ranges.items()}
         start = time.perf_counter()
         gap, curves = curve_gap(params_of(values), datasets, seeds)
         off = cells_off(curves)
@@ -159,10 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             f"--datasets: no real few-shot curve for {', '.join(unknown)}; those with one: {', '.join(REAL_FEW_SHOT)}"
         )
     seeds = tuple(int(s) for s in args.seeds.split(",") if s)
-    from flexcoder.data.simulated_classification import ClassWorldParams
-
     study = search(args.trials, datasets, seeds, ranges=ranges, cell_penalty=args.cell_penalty)
-    best = params_of({**searched_values(ClassWorldParams()), **study.best_params})
+    best = params_of(study.best_params)
     score = "mean gap" if args.cell_penalty == 0 else f"score (mean gap + {args.cell_penalty:g} per cell off)"
     print(f"best {score} {study.best_value:.2f} points (trial {study.best_trial.number} of {len(study.trials)})")
     print("ClassWorldParams(" + ", ".join(f"{k}={_fmt(getattr(best, k))}" for k in _searched_fields(best)) + ")")
