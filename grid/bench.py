@@ -14,7 +14,7 @@ Prints measured figures; nothing asserts a time. Each benchmark compares against
 4. memory: peak RSS of one trial in a fresh process and of the driver doing a 500-trial `--dry-run`.
 5. packing: K loss-weight settings of one FLEX-CLIP cell, (a) whole trials, one fresh process per trial vs one
    process running all K (the stage-1 memo, `flexcoder.flexclip.stage1_memo`, trains CoFeG once), and (b) stage 2
-   alone, K separate trainings vs one packed (vmapped) training.
+   alone, K separate trainings vs one packed (vmapped) training; on `--device` (cpu, or cuda on a GPU).
 6. cluster: a local Ray cluster with many logical CPUs (`grid.local_cluster`) runs a probe space of searched cells
    and one-trial grid cells twice: as one schedule (the driver) and as the old one-cell-at-a-time schedule (the
    grid study in one run, then each searched cell alone, one after another). Trials in flight (peak, mean) and slot
@@ -25,7 +25,10 @@ Prints measured figures; nothing asserts a time. Each benchmark compares against
    concurrent Ray tasks, as trials send it, to the grid's vLLM actor running SmolLM2-135M-Instruct on CPU in
    .venv-llm, with and without structured output; against plain `transformers` `generate` on the same chat prompts
    (`infra/llm/hf_generate.py`, padded batches) in the same run. Prompts/s, generated tokens/s, engine start, merged
-   batches, and the share of answers that parse. Needs `bash infra/llm/prepare_cpu.sh`.
+   batches, and the share of answers that parse. Needs `bash infra/llm/prepare_cpu.sh`. With `--device cuda`: vLLM's
+   CUDA build in this Python (`pip install -e ".[llm]"`) on one GPU, and transformers on the GPU.
+9. trial: one full FLEX-CLIP trial on the CPU and on `--device` in one process: seconds, test mAP, and the gap.
+`infra/gpu/check.sh` runs 9, 5 and 8 on a GPU.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from typing import Any
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead", "caches", "kernels", "memory", "packing", "cluster", "scale", "llm")
+BENCHMARKS = ("overhead", "caches", "kernels", "memory", "packing", "cluster", "scale", "llm", "trial")
 
 
 def _seconds(fn: Callable[[], Any], repeat: int = 1) -> float:
@@ -58,6 +61,12 @@ def _seconds(fn: Callable[[], Any], repeat: int = 1) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so a wall time counts it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _write_space(path: Path, name: str, studies: str) -> Path:
@@ -535,7 +544,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--feature-dataset", default="wikipedia", help="feature-cache benchmark: dataset name")
     p.add_argument("--feature-backbone", default="ViT-B-32/openai", help="feature-cache benchmark: open_clip backbone")
     p.add_argument("--scale-cells", type=int, default=5000, help="scale benchmark: cells in the space (default 5000)")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="packing, llm and trial: where they compute, cpu or cuda[:N] (default cpu; infra/gpu/check.sh runs "
+        "them on cuda)",
+    )
+    p.add_argument(
+        "--llm-model",
+        type=Path,
+        default=None,
+        help="llm: a Hugging Face model folder (default SmolLM2-135M-Instruct where infra/llm/prepare_cpu.sh puts it)",
+    )
+    args = p.parse_args(argv)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        p.error(f"--device: {args.device!r} is not a torch device (cpu, cuda, cuda:1)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU here")
+    return args
 
 
 # -------------------------------------------------------------------------------------------------------- 5 packing
@@ -546,7 +574,9 @@ def _loss_settings(k: int) -> list[dict[str, float]]:
     return [{"classification": 0.5 + i / k, "consistency": 1.0, "contrastive": 2.0 - i / k} for i in range(k)]
 
 
-def bench_cell_trials(k: int = 8, epochs: int = 10, dataset: str = "wikipedia", shots: int = 5) -> dict[str, float]:
+def bench_cell_trials(
+    k: int = 8, epochs: int = 10, dataset: str = "wikipedia", shots: int = 5, device: str = "cpu"
+) -> dict[str, float]:
     """K full FLEX-CLIP trials of one cell (same data, shots, seed; K loss-weight settings), each in a fresh Python
     process (what a grid without process reuse pays: start-up, imports, the world, stage 1 every time) vs all K in
     one process in turn (the grid's reused trial actors: stage 1 once, from the memo after). Both sequential."""
@@ -556,7 +586,7 @@ def bench_cell_trials(k: int = 8, epochs: int = 10, dataset: str = "wikipedia", 
             "dataset": dataset,
             "shots": shots,
             "seed": 0,
-            "device": "cpu",
+            "device": device,
             "flexclip.projector.epochs": epochs,
             **{f"flexclip.loss.{n}": v for n, v in w.items()},
         }
@@ -596,10 +626,11 @@ def bench_cell_trials(k: int = 8, epochs: int = 10, dataset: str = "wikipedia", 
     }
 
 
-def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
+def bench_packing(k: int = 8, epochs: int = 10, device: str = "cpu") -> dict[str, float]:
     """Stage-2 training of K loss-weight settings on simulated Wikipedia 5-shot pairs: one packed (vmapped) training
     vs K separate `train_projection` calls, in this process (so neither pays process start-up; the packed gain is
-    the batching alone). The separate calls validate on 8 pairs, so their per-epoch validation costs ~nothing."""
+    the batching alone). The separate calls validate on 8 pairs, so their per-epoch validation costs ~nothing. On
+    a GPU one untimed one-epoch training first pays CUDA's start-up (context, kernels' first launch)."""
     from dataclasses import replace
 
     from flexcoder.flexclip.common_space_training import train_projection
@@ -609,23 +640,32 @@ def bench_packing(k: int = 8, epochs: int = 10) -> dict[str, float]:
 
     task = retrieval_task("wikipedia", "simulated", 5, 0)
     cfg = replace(ProjectorConfig(), epochs=epochs)
-    device = torch.device("cpu")
+    on = torch.device(device)
     shots = task.train.labels[:, list(task.target_classes)].any(1)
     tiny_val = task.val.subset(torch.arange(8))
     settings = [LossWeights(**w) for w in _loss_settings(k)]
-    args = (task.spec.num_classes, task.spec.multilabel, cfg)
+    head = (task.spec.num_classes, task.spec.multilabel)
+    one_epoch = replace(cfg, epochs=1)
 
-    def separate() -> None:
-        for w in settings:
+    def separate(train_cfg: ProjectorConfig = cfg, weights: list[LossWeights] = settings) -> None:
+        for w in weights:
             train_projection(
-                task.train, tiny_val, *args, w, True, torch.Generator().manual_seed(0), device, shots=shots
+                task.train, tiny_val, *head, train_cfg, w, True, torch.Generator().manual_seed(0), on, shots=shots
             )
+        _synchronize(on)
 
-    def packed() -> None:
-        train_projection_packed(task.train, *args, settings, True, torch.Generator().manual_seed(0), device, shots)
+    def packed(train_cfg: ProjectorConfig = cfg) -> None:
+        train_projection_packed(
+            task.train, *head, train_cfg, settings, True, torch.Generator().manual_seed(0), on, shots
+        )
+        _synchronize(on)
 
+    if on.type == "cuda":
+        separate(one_epoch, settings[:1])
+        packed(one_epoch)
     separate_s, packed_s = _seconds(separate), _seconds(packed)
     return {
+        "device": device,
         "packing_k": float(k),
         "packing_epochs": float(epochs),
         "separate_s": separate_s,
@@ -872,28 +912,91 @@ def _parse_rate(requests: Sequence, answers: Sequence[str]) -> float:
     return ok / max(len(requests), 1)
 
 
+def smollm2_folder() -> Path:
+    """Where `infra/llm/prepare_cpu.sh` writes SmolLM2-135M-Instruct (FLEXCODER_MODELS, default ~/.cache/...)."""
+    return (
+        Path(os.environ.get("FLEXCODER_MODELS") or "~/.cache/flexcoder/models").expanduser() / "SmolLM2-135M-Instruct"
+    )
+
+
+def llm_setup(device: str, model: Path) -> tuple[dict[str, Any], Path, str | None]:
+    """The vLLM actor's settings, the Python of the transformers baseline, and why the actor cannot run (None: it
+    can). CPU: vLLM's CPU build in .venv-llm, no GPU reserved, eager (torch.compile would add minutes to every
+    engine start). GPU: vLLM in this Python (`pip install -e ".[llm]"`), one GPU for the actor, CUDA graphs on, as a
+    grid runs it."""
+    if torch.device(device).type == "cpu":
+        python = ROOT / ".venv-llm" / "bin" / "python"
+        actor = {"model": str(model), "python": str(python), "num_gpus": 0, "enforce_eager": True}
+        missing = None if python.exists() else "no .venv-llm: run `bash infra/llm/prepare_cpu.sh`"
+        return actor, python, missing
+    actor = {"model": str(model), "python": None, "num_gpus": 1, "enforce_eager": False}
+    lacking = [m for m in ("vllm", "ray") if importlib.util.find_spec(m) is None]
+    missing = f"no {' or '.join(lacking)} in this Python: pip install -e '.[llm]'" if lacking else None
+    return actor, Path(sys.executable), missing
+
+
 def bench_llm(
     dataset: str = "wikipedia",
     tasks: int = 3,
     max_tokens: int = 96,
     hf_batch: int = 8,
     kinds: Sequence[str] = ("att", "ana", "syno"),
+    device: str = "cpu",
+    model: Path | None = None,
 ) -> dict:
-    import ray
-
     from flexcoder.data.registry import get_dataset
-    from flexcoder.textgen import TextgenConfig, build_request
+    from flexcoder.textgen import build_request
     from flexcoder.textgen.prompts import chat_messages
-    from grid.textgen_actor import start_textgen_actor, stop_textgen_actor
 
-    python = ROOT / ".venv-llm" / "bin" / "python"
-    model = Path("~/.cache/flexcoder/models/SmolLM2-135M-Instruct").expanduser()
-    if not python.exists() or not (model / "config.json").is_file():
-        return {"skipped": "no .venv-llm or SmolLM2 folder: run `bash infra/llm/prepare_cpu.sh`"}
+    model = model or smollm2_folder()
+    if not (model / "config.json").is_file():
+        return {"skipped": f"no model folder at {model}: run `bash infra/llm/prepare_cpu.sh`"}
+    actor, python, missing = llm_setup(device, model)
     classes = get_dataset(dataset).classes
     requests = [build_request(k, (c,)) for c in classes for k in kinds]
+    figures: dict[str, float | str] = {"device": device, "dataset": dataset, "prompts": len(requests)}
+    if missing is None:
+        figures |= _bench_llm_actor(requests, tasks, max_tokens, actor)
+    else:
+        figures["vllm_skipped"] = missing
+        if device == "cpu":
+            return figures
+    job = {
+        "model": str(model),
+        "conversations": [chat_messages(r, structured=False) for r in requests],
+        "max_tokens": max_tokens,
+        "batch": hf_batch,
+        "device": device,
+    }
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(
+        [str(python), str(ROOT / "infra" / "llm" / "hf_generate.py")],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    hf = json.loads(out.stdout)
+    figures["transformers_load_s"] = hf["load_seconds"]
+    figures["transformers_wall_s"] = hf["seconds"]
+    figures["transformers_prompts_per_s"] = len(requests) / hf["seconds"]
+    figures["transformers_tokens"] = hf["generated_tokens"]
+    figures["transformers_tokens_per_s"] = hf["generated_tokens"] / hf["seconds"]
+    figures["transformers_parse_ok_rate"] = _parse_rate(requests, hf["answers"])
+    return figures
+
+
+def _bench_llm_actor(requests: list, tasks: int, max_tokens: int, actor: dict[str, Any]) -> dict[str, float]:
+    """`requests` split over `tasks` concurrent Ray tasks (as trials send them) to the grid's actor, with and without
+    structured output, each after a warm-up request that starts the engine."""
+    import ray
+
+    from flexcoder.textgen import TextgenConfig, build_request
+    from grid.textgen_actor import start_textgen_actor, stop_textgen_actor
+
     chunks = [requests[i::tasks] for i in range(tasks)]
-    figures: dict[str, float | str] = {"dataset": dataset, "prompts": len(requests), "trials_asking": tasks}
+    figures: dict[str, float] = {"trials_asking": float(tasks)}
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
@@ -905,16 +1008,7 @@ def bench_llm(
     try:
         for structured in (True, False):
             tag = "vllm_structured" if structured else "vllm_free"
-            cfg = TextgenConfig(
-                backend="vllm",
-                model=str(model),
-                python=str(python),
-                num_gpus=0,
-                enforce_eager=True,
-                max_tokens=max_tokens,
-                temperature=0.0,
-                structured=structured,
-            )
+            cfg = TextgenConfig(backend="vllm", max_tokens=max_tokens, temperature=0.0, structured=structured, **actor)
             name = f"bench-llm-{tag}"
             client = start_textgen_actor(cfg, "flexcoder-bench", name, num_cpus=0)
             try:
@@ -942,27 +1036,43 @@ def bench_llm(
     finally:
         if started:
             ray.shutdown()
-    job = {
-        "model": str(model),
-        "conversations": [chat_messages(r, structured=False) for r in requests],
-        "max_tokens": max_tokens,
-        "batch": hf_batch,
-    }
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run(
-        [str(python), str(ROOT / "infra" / "llm" / "hf_generate.py")],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    hf = json.loads(out.stdout)
-    figures["transformers_wall_s"] = hf["seconds"]
-    figures["transformers_prompts_per_s"] = len(requests) / hf["seconds"]
-    figures["transformers_tokens"] = hf["generated_tokens"]
-    figures["transformers_tokens_per_s"] = hf["generated_tokens"] / hf["seconds"]
-    figures["transformers_parse_ok_rate"] = _parse_rate(requests, hf["answers"])
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------------------- 9 trial
+
+
+def bench_trial(
+    device: str, epochs: int | None = None, dataset: str = "wikipedia", shots: int = 5
+) -> dict[str, float | str]:
+    """One FLEX-CLIP trial (the method's defaults; `epochs` overrides both stages') on the CPU, then on `device`, in
+    this process: seconds, peak memory, test mAP, and the largest gap of any test metric between the two. The first
+    builds the world, which the second reuses (so compare `*_train_s`); on a GPU an untimed tensor op first pays
+    CUDA's start-up. Same seed on both, but a GPU sums in another order, so the metrics agree closely, not exactly."""
+    from flexcoder import TrialConfig, run_trial
+
+    flat: dict[str, Any] = {"method": "flexclip", "dataset": dataset, "shots": shots, "seed": 0}
+    if epochs is not None:
+        flat |= {"flexclip.generator.epochs": epochs, "flexclip.projector.epochs": epochs}
+    figures: dict[str, float | str] = {"dataset": dataset, "shots": float(shots)}
+    results = []
+    for name in dict.fromkeys(("cpu", device)):
+        on = torch.device(name)
+        if on.type == "cuda":
+            figures["gpu"] = torch.cuda.get_device_name(on)
+            torch.ones(1, device=on).sum().item()
+        out = run_trial(TrialConfig.from_flat({**flat, "device": name}))
+        results.append(out)
+        tag = name.replace(":", "")
+        figures[f"{tag}_trial_s"] = out["cost/trial_s"]
+        figures[f"{tag}_train_s"] = out["time/train_s"]
+        figures[f"{tag}_stage1_s"] = out["time/stage1_s"]
+        figures[f"{tag}_test_map_avg"] = out["test/map_avg"]
+        if "cost/peak_gpu_mib" in out and on.type == "cuda":
+            figures[f"{tag}_peak_gpu_mib"] = out["cost/peak_gpu_mib"]
+    first, last = results[0], results[-1]
+    figures["max_test_metric_gap"] = max(abs(first[k] - last[k]) for k in first if k.startswith("test/"))
+    figures["train_speedup"] = first["time/train_s"] / last["time/train_s"]
     return figures
 
 
@@ -992,8 +1102,8 @@ def main(argv: list[str] | None = None) -> int:
         print_table("4. memory", bench_memory(40 if args.quick else 500, trial, workdir and workdir / "memory"))
     if "packing" in chosen:
         k, epochs = (3, 2) if args.quick else (8, 10)
-        print_table("5a. packing: whole trials of one cell", bench_cell_trials(k, epochs))
-        print_table("5b. packing: stage 2 alone", bench_packing(k, epochs))
+        print_table("5a. packing: whole trials of one cell", bench_cell_trials(k, epochs, device=args.device))
+        print_table("5b. packing: stage 2 alone", bench_packing(k, epochs, args.device))
     if "cluster" in chosen:
         trials, epochs = (2, 1) if args.quick else (4, 3)
         print_table(
@@ -1005,7 +1115,15 @@ def main(argv: list[str] | None = None) -> int:
         print_table("7. scale: a many-cell space", bench_scale(cells, limit, workdir and workdir / "scale"))
     if "llm" in chosen:
         sizes = {"max_tokens": 32, "kinds": ("att",)} if args.quick else {}
-        print_table("8. llm: the grid's vLLM actor on CPU vs plain transformers", bench_llm(**sizes))
+        print_table(
+            f"8. llm: the grid's vLLM actor on {args.device} vs plain transformers",
+            bench_llm(**sizes, device=args.device, model=args.llm_model),
+        )
+    if "trial" in chosen:
+        print_table(
+            f"9. trial: one FLEX-CLIP trial on cpu and {args.device}",
+            bench_trial(args.device, 2 if args.quick else None),
+        )
     return 0
 
 

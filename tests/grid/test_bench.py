@@ -1,8 +1,11 @@
 """grid/bench.py at tiny sizes: every benchmark returns numeric figures under the expected names. Times are never
 asserted (the machine is shared); counts and agreement with the baselines are."""
 
+import importlib.util
 import math
 import random
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,11 +16,14 @@ from grid.bench import (
     bench_cell_trials,
     bench_coder_similarity,
     bench_flexclip_epoch,
+    bench_llm,
     bench_map,
     bench_memory,
     bench_overhead,
     bench_packing,
     bench_scale,
+    bench_trial,
+    llm_setup,
     main,
     schedule_figures,
 )
@@ -110,6 +116,32 @@ def test_packing_reports_both_ways_of_training_k_settings():
         figures, ["separate_s", "packed_s", "separate_trainings_per_s", "packed_trainings_per_s", "packed_speedup"]
     )
     assert figures["packing_k"] == 2.0
+
+
+def test_trial_benchmark_reports_the_trial_on_each_device_and_their_gap():
+    figures = bench_trial("cpu", epochs=1)
+    _numeric(figures, ["cpu_trial_s", "cpu_train_s", "cpu_stage1_s", "cpu_test_map_avg", "max_test_metric_gap"])
+    assert 0.0 < figures["cpu_test_map_avg"] <= 1.0
+    assert figures["max_test_metric_gap"] == 0.0  # the same device twice is one run, compared with itself
+
+
+def test_llm_benchmark_on_a_gpu_runs_vllm_in_this_python_on_one_gpu_with_cuda_graphs(tmp_path):
+    actor, python, missing = llm_setup("cuda", tmp_path)
+    assert actor == {"model": str(tmp_path), "python": None, "num_gpus": 1, "enforce_eager": False}
+    assert python == Path(sys.executable)
+    if importlib.util.find_spec("vllm") is None:  # the project's CPU environment: no vLLM, said with the fix
+        assert missing == "no vllm in this Python: pip install -e '.[llm]'"
+
+
+def test_llm_benchmark_on_cpu_runs_vllms_cpu_build_in_its_own_environment(tmp_path):
+    actor, python, _ = llm_setup("cpu", tmp_path)
+    assert python.parts[-3:] == (".venv-llm", "bin", "python")
+    assert actor == {"model": str(tmp_path), "python": str(python), "num_gpus": 0, "enforce_eager": True}
+
+
+def test_llm_benchmark_without_a_model_folder_says_where_it_looked(tmp_path):
+    figures = bench_llm(device="cpu", model=tmp_path / "nowhere")
+    assert figures == {"skipped": f"no model folder at {tmp_path / 'nowhere'}: run `bash infra/llm/prepare_cpu.sh`"}
 
 
 def test_cell_trials_in_one_process_reuse_stage1_and_measure_the_same():
