@@ -119,15 +119,19 @@ def dataset_settings(cfg: TrialConfig) -> dict[str, Any]:
 def run_trial(cfg: TrialConfig, ctx: TrialContext | None = None) -> dict[str, float]:
     """Run one trial: the single call a grid trial makes into flexcoder. Adds what it cost: `cost/trial_s` (wall
     seconds of the method, data loading included), `cost/peak_rss_mib` (the process's peak resident memory so far:
-    an upper bound for this trial when the process ran others before), on CUDA `cost/peak_gpu_mib`, and with
-    `ctx.count_flops` `cost/gflops` (the method's, data loading excluded)."""
+    an upper bound for this trial when the process ran others before), on a GPU `cost/peak_gpu_mib` (its device's),
+    and with `ctx.count_flops` `cost/gflops` (the method's, data loading excluded)."""
     import torch  # here, not at the top: `import flexcoder` stays torch-free for the grid's driver
 
     from flexcoder.protocols import build_task  # the feature pipeline imports torch
+    from flexcoder.runtime import resolve_device
 
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
+    # The trial's own GPU, never CUDA itself for a CPU trial: the calls without a device would start a CUDA context
+    # (hundreds of MiB of GPU memory) in every CPU trial's process on a GPU node, and read cuda:0 for a cuda:1 trial.
+    device = resolve_device(cfg.device)
+    gpu = device if device.type == "cuda" else None
+    if gpu is not None:
+        torch.cuda.reset_peak_memory_stats(gpu)
     start = time.perf_counter()
     ctx = ctx or TrialContext()
     cfg = resolve_config(cfg)
@@ -140,8 +144,8 @@ def run_trial(cfg: TrialConfig, ctx: TrialContext | None = None) -> dict[str, fl
     cost = {"cost/trial_s": time.perf_counter() - start, "cost/peak_rss_mib": _peak_rss_mib()}
     if ctx.count_flops:
         cost["cost/gflops"] = counter.get_total_flops() / 1e9
-    if cuda:
-        cost["cost/peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    if gpu is not None:
+        cost["cost/peak_gpu_mib"] = torch.cuda.max_memory_allocated(gpu) / 2**20
     return {**out, **cost}
 
 

@@ -52,3 +52,17 @@ def test_counted_flops_of_raw_clip_are_its_similarity_and_relevance_matmuls():
         expected += 2 * n * d * n + 2 * (2 * n * c * n)
     assert out["cost/gflops"] == pytest.approx(expected / 1e9, rel=1e-9)
     assert "cost/gflops" not in run_trial(cfg)  # off by default
+
+
+def test_a_cpu_trial_on_a_gpu_machine_never_touches_cuda(monkeypatch):
+    """A CPU trial on a GPU node must not start a CUDA context (GPU memory in every CPU trial's process) nor report
+    a GPU peak. The machine's GPU is faked: the calls that would reach it are recorded instead."""
+    import torch
+
+    touched = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: touched.append(("reset", device)))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: touched.append(("peak", device)) or 0)
+    cheap = {"method": "coder", "dataset": "wikipedia", **CHEAP["coder"]}
+    out = run_trial(TrialConfig.from_flat({**cheap, "device": "cpu"}))
+    assert touched == [] and "cost/peak_gpu_mib" not in out
