@@ -41,7 +41,7 @@ mkdir -p "$(dirname "$log")"
 
 say() { echo "$@" | tee -a "$log"; }
 
-say "[check] $(date -u +%FT%TZ) on $(hostname), $(nproc) CPUs; python $python"
+say "[check] $(date -u +%FT%TZ) on $(uname -n), $(nproc) CPUs; python $python"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader \
   2>&1 | sed 's/^/[check] gpu: /' | tee -a "$log"
 if ! "$python" - "$device" <<'PY' 2>&1 | tee -a "$log"; then
