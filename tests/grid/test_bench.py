@@ -118,11 +118,11 @@ def test_packing_reports_both_ways_of_training_k_settings():
     assert figures["packing_k"] == 2.0
 
 
-def test_trial_benchmark_reports_the_trial_on_each_device_and_their_gap():
+def test_trial_benchmark_on_the_cpu_alone_runs_the_trial_once():
     figures = bench_trial("cpu", epochs=1)
-    _numeric(figures, ["cpu_trial_s", "cpu_train_s", "cpu_stage1_s", "cpu_test_map_avg", "max_test_metric_gap"])
+    _numeric(figures, ["cpu_trial_s", "cpu_train_s", "cpu_stage1_s", "cpu_test_map_avg"])
     assert 0.0 < figures["cpu_test_map_avg"] <= 1.0
-    assert figures["max_test_metric_gap"] == 0.0  # the same device twice is one run, compared with itself
+    assert "max_test_metric_gap" not in figures  # one device: one run, nothing to compare
 
 
 def test_llm_benchmark_on_a_gpu_runs_vllm_in_this_python_on_one_gpu_with_cuda_graphs(tmp_path):
