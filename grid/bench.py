@@ -912,22 +912,17 @@ def _parse_rate(requests: Sequence, answers: Sequence[str]) -> float:
     return ok / max(len(requests), 1)
 
 
-def smollm2_folder() -> Path:
-    """Where `infra/llm/prepare_cpu.sh` writes SmolLM2-135M-Instruct (FLEXCODER_MODELS, default ~/.cache/...)."""
-    return (
-        Path(os.environ.get("FLEXCODER_MODELS") or "~/.cache/flexcoder/models").expanduser() / "SmolLM2-135M-Instruct"
-    )
-
-
 def llm_setup(device: str, model: Path) -> tuple[dict[str, Any], Path, str | None]:
     """The vLLM actor's settings, the Python of the transformers baseline, and why the actor cannot run (None: it
     can). CPU: vLLM's CPU build in .venv-llm, no GPU reserved, eager (torch.compile would add minutes to every
     engine start). GPU: vLLM in this Python (`pip install -e ".[llm]"`), one GPU for the actor, CUDA graphs on, as a
     grid runs it."""
+    from grid.prepared_llm import PREPARE, llm_python
+
     if torch.device(device).type == "cpu":
-        python = ROOT / ".venv-llm" / "bin" / "python"
+        python = llm_python()
         actor = {"model": str(model), "python": str(python), "num_gpus": 0, "enforce_eager": True}
-        missing = None if python.exists() else "no .venv-llm: run `bash infra/llm/prepare_cpu.sh`"
+        missing = None if python.exists() else f"no LLM environment at {python}: run `{PREPARE}`"
         return actor, python, missing
     actor = {"model": str(model), "python": None, "num_gpus": 1, "enforce_eager": False}
     lacking = [m for m in ("vllm", "ray") if importlib.util.find_spec(m) is None]
@@ -947,10 +942,11 @@ def bench_llm(
     from flexcoder.data.registry import get_dataset
     from flexcoder.textgen import build_request
     from flexcoder.textgen.prompts import chat_messages
+    from grid.prepared_llm import PREPARE, smollm2_folder
 
     model = model or smollm2_folder()
     if not (model / "config.json").is_file():
-        return {"skipped": f"no model folder at {model}: run `bash infra/llm/prepare_cpu.sh`"}
+        return {"skipped": f"no model folder at {model}: run `{PREPARE}`"}
     actor, python, missing = llm_setup(device, model)
     classes = get_dataset(dataset).classes
     requests = [build_request(k, (c,)) for c in classes for k in kinds]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-LLM_PYTHON = ROOT / os.environ.get("FLEXCODER_LLM_ENV", ".venv-llm") / "bin" / "python"
-SMOLLM2 = Path(os.environ.get("FLEXCODER_MODELS", "~/.cache/flexcoder/models")).expanduser() / "SmolLM2-135M-Instruct"
-PREPARE = "bash infra/llm/prepare_cpu.sh"
+from grid.prepared_llm import PREPARE, llm_python, smollm2_folder
+
+LLM_PYTHON = llm_python()
+SMOLLM2 = smollm2_folder()
 
 
 def require_llm() -> tuple[Path, Path]:
