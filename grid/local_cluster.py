@@ -48,6 +48,15 @@ def live_processes() -> dict[int, tuple[int, int, str]]:
     return out
 
 
+# Ours: the ports `free_ports` finds free can be taken by another process before `ray start` binds them, so a head
+# that fails to start is started again on fresh ports (and a fresh temp dir).
+START_ATTEMPTS = 3
+
+
+class ClusterUnavailable(RuntimeError):
+    """This machine cannot run a local Ray cluster at all (no /proc, no ray CLI), as opposed to a start that failed."""
+
+
 def free_ports(n: int) -> list[int]:
     socks = []
     for _ in range(n):
@@ -65,9 +74,7 @@ class LocalRayCluster:
 
     def __init__(self, head_cpus: int, dashboard: bool = False):
         if not Path("/proc/self/stat").exists() or not (BIN / "ray").exists():
-            raise RuntimeError("a local Ray cluster needs Linux /proc and the ray CLI next to this interpreter")
-        # Short: Ray puts unix sockets under it (path limit ~107 characters).
-        self.tmp = Path(tempfile.mkdtemp(prefix="fxrc-", dir="/tmp"))
+            raise ClusterUnavailable("a local Ray cluster needs Linux /proc and the ray CLI next to this interpreter")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
         self.env.update(
             PATH=f"{BIN}{os.pathsep}{self.env.get('PATH', '')}",
@@ -75,40 +82,54 @@ class LocalRayCluster:
             RAY_AUTH_MODE="token",
             RAY_AUTH_TOKEN=secrets.token_hex(32),
         )
-        gcs, dash, client, *ports = free_ports(3 + len(NODE_PORTS))
-        self.address = f"127.0.0.1:{gcs}"
-        self.dashboard = f"http://127.0.0.1:{dash}"
         self._sessions: set[int] = set()
         self._nodes = 0
-        try:
-            self._start(
-                [
-                    "--head",
-                    f"--port={gcs}",
-                    f"--include-dashboard={'true' if dashboard else 'false'}",
-                    "--dashboard-host=127.0.0.1",
-                    f"--dashboard-port={dash}",
-                    f"--ray-client-server-port={client}",
-                    f"--temp-dir={self.tmp}",
-                    *self._common(head_cpus),
-                    *_node_ports(ports),
-                ]
-            )
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, START_ATTEMPTS + 1):
+            # Short: Ray puts unix sockets under it (path limit ~107 characters).
+            self.tmp = Path(tempfile.mkdtemp(prefix="fxrc-", dir="/tmp"))
+            gcs, dash, client, *ports = free_ports(3 + len(NODE_PORTS))
+            self.address = f"127.0.0.1:{gcs}"
+            self.dashboard = f"http://127.0.0.1:{dash}"
+            try:
+                self._start(
+                    [
+                        "--head",
+                        f"--port={gcs}",
+                        f"--include-dashboard={'true' if dashboard else 'false'}",
+                        "--dashboard-host=127.0.0.1",
+                        f"--dashboard-port={dash}",
+                        f"--ray-client-server-port={client}",
+                        f"--temp-dir={self.tmp}",
+                        *self._common(head_cpus),
+                        *_node_ports(ports),
+                    ]
+                )
+                return
+            except RuntimeError:
+                self.stop()
+                if attempt == START_ATTEMPTS:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
 
     def add_node(self, cpus: int) -> None:
         """One more node. Its own temp dir: nodes sharing one would share runtime_resources/, and one node's
         runtime-env agent deletes a working_dir package another node's job driver is running in."""
-        self._start(
-            [
-                f"--address={self.address}",
-                f"--temp-dir={self.tmp}/n{self._nodes}",
-                *self._common(cpus),
-                *_node_ports(free_ports(len(NODE_PORTS))),
-            ]
-        )
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                self._start(
+                    [
+                        f"--address={self.address}",
+                        f"--temp-dir={self.tmp}/n{self._nodes}-{attempt}",
+                        *self._common(cpus),
+                        *_node_ports(free_ports(len(NODE_PORTS))),
+                    ]
+                )
+                return
+            except RuntimeError:
+                if attempt == START_ATTEMPTS:
+                    raise
 
     def ray(self, *args: str, timeout: float = 120, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
         """Run the `ray` CLI against this cluster."""
