@@ -49,7 +49,7 @@ def live_processes() -> dict[int, tuple[int, int, str]]:
 
 
 # Ours: the ports `free_ports` finds free can be taken by another process before `ray start` binds them, so a head
-# that fails to start is started again on fresh ports (and a fresh temp dir).
+# or node that fails to start is started again on fresh ports, in a fresh temp dir.
 START_ATTEMPTS = 3
 
 
